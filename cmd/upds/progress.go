@@ -1,0 +1,180 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/upds/upds/interp"
+)
+
+// output shows a run: task output lines, and either a live status line (a terminal), plain
+// progress lines, or nothing. It is the interp.Reporter of the run.
+type output struct {
+	mode    string // live, plain, none
+	mu      sync.Mutex
+	w       io.Writer // stderr
+	running map[string]time.Time
+	done    int
+	cached  int
+	failed  int
+	total   int
+	begin   time.Time
+	status  bool // a status line is on screen
+	tick    *time.Ticker
+	quit    chan struct{}
+}
+
+func newOutput(progress string) *output {
+	mode := progress
+	switch progress {
+	case "auto":
+		mode = "plain"
+		if term.IsTerminal(int(os.Stderr.Fd())) && os.Getenv("TERM") != "dumb" {
+			mode = "live"
+		}
+	case "plain", "none":
+	default:
+		mode = "plain"
+	}
+	return &output{mode: mode, w: os.Stderr, running: map[string]time.Time{}}
+}
+
+// lineWriter passes whole lines to the terminal, clearing and redrawing the status line.
+type lineWriter struct {
+	o *output
+	w io.Writer
+}
+
+func (l lineWriter) Write(b []byte) (int, error) {
+	l.o.mu.Lock()
+	defer l.o.mu.Unlock()
+	l.o.clear()
+	n, err := l.w.Write(b)
+	l.o.draw()
+	return n, err
+}
+
+func (o *output) stdout() io.Writer { return lineWriter{o, os.Stdout} }
+func (o *output) stderr() io.Writer { return lineWriter{o, os.Stderr} }
+
+func (o *output) start() {
+	o.begin = time.Now()
+	if o.mode != "live" {
+		return
+	}
+	o.tick = time.NewTicker(100 * time.Millisecond)
+	o.quit = make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-o.tick.C:
+				o.mu.Lock()
+				o.clear()
+				o.draw()
+				o.mu.Unlock()
+			case <-o.quit:
+				return
+			}
+		}
+	}()
+}
+
+func (o *output) stop(err error) {
+	if o.tick != nil {
+		o.tick.Stop()
+		close(o.quit)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.clear()
+	if o.mode == "none" {
+		return
+	}
+	el := time.Since(o.begin).Round(time.Millisecond)
+	state := "done"
+	if err != nil {
+		state = "FAILED"
+	}
+	fmt.Fprintf(o.w, "upds: %s: %d actions (%d cached, %d failed) in %s\n", state, o.done, o.cached, o.failed, el)
+}
+
+// Event implements interp.Reporter.
+func (o *output) Event(e interp.Event) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.total = e.Total
+	switch e.Kind {
+	case interp.Started:
+		o.running[e.Name] = time.Now()
+	case interp.Finished:
+		delete(o.running, e.Name)
+		o.done++
+		if e.Cached {
+			o.cached++
+		}
+		if o.mode == "plain" {
+			how := "done"
+			if e.Cached {
+				how = "cached"
+			}
+			fmt.Fprintf(o.w, "upds: %s: %s in %s\n", e.Name, how, e.Elapsed.Round(time.Millisecond))
+		} else if o.mode == "live" {
+			o.clear()
+			how := "✓"
+			if e.Cached {
+				how = "✓ (cached)"
+			}
+			fmt.Fprintf(o.w, "%s %s %s\n", how, e.Name, e.Elapsed.Round(time.Millisecond))
+			o.draw()
+		}
+	case interp.Failed:
+		delete(o.running, e.Name)
+		o.done++
+		o.failed++
+		if o.mode != "none" {
+			o.clear()
+			fmt.Fprintf(o.w, "upds: %s: FAILED after %s\n", e.Name, e.Elapsed.Round(time.Millisecond))
+			o.draw()
+		}
+	case interp.Skipped:
+	}
+}
+
+func (o *output) clear() {
+	if o.status {
+		fmt.Fprint(o.w, "\r\033[K")
+		o.status = false
+	}
+}
+
+func (o *output) draw() {
+	if o.mode != "live" || o.begin.IsZero() || o.quit == nil {
+		return
+	}
+	select {
+	case <-o.quit:
+		return
+	default:
+	}
+	names := make([]string, 0, len(o.running))
+	for n := range o.running {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	line := fmt.Sprintf("[%d/%d] %s", o.done, o.total, time.Since(o.begin).Round(100*time.Millisecond))
+	if len(names) > 0 {
+		line += "  " + strings.Join(names, ", ")
+	}
+	if w, _, err := term.GetSize(int(os.Stderr.Fd())); err == nil && w > 4 && len(line) > w-1 {
+		line = line[:w-4] + "..."
+	}
+	fmt.Fprint(o.w, line)
+	o.status = true
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"go.starlark.net/starlark"
+
+	"github.com/upds/upds/interp"
+	"github.com/upds/upds/stdlib/rules"
+)
+
+// builtins are the predeclared names the stdlib modules give BUILD.star.
+func builtins() starlark.StringDict {
+	all := starlark.StringDict{}
+	for _, m := range []starlark.StringDict{} {
+		for k, v := range m {
+			all[k] = v
+		}
+	}
+	return all
+}
+
+// libs merges UPDS_LIB_NAME=DIR from the environment with --lib NAME=DIR flags.
+func (g *globalFlags) libMap() (map[string]string, error) {
+	m := map[string]string{}
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		if name, ok := strings.CutPrefix(k, "UPDS_LIB_"); ok && name != "" && v != "" {
+			m[strings.ToLower(name)] = v
+		}
+	}
+	for _, l := range g.libs {
+		name, dir, ok := strings.Cut(l, "=")
+		if !ok || name == "" || dir == "" {
+			return nil, usageErr("--lib %q: want NAME=DIR", l)
+		}
+		m[name] = dir
+	}
+	return m, nil
+}
+
+func (g *globalFlags) load(out *output) (*interp.Build, error) {
+	libs, err := g.libMap()
+	if err != nil {
+		return nil, err
+	}
+	return interp.Load(interp.Options{
+		Dir:         g.dir,
+		Builtins:    builtins(),
+		Rules:       rules.FS,
+		Libs:        libs,
+		NoCache:     g.noCache,
+		ToolVersion: toolVersion,
+		Stdout:      out.stdout(),
+		Stderr:      out.stderr(),
+		VersionFunc: readVersion,
+	})
+}
+
+func newRunCmd(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "run TASK...",
+		Short: "Run tasks (and their dependencies)",
+		Long: `Run the named tasks of BUILD.star. Each task runs after its dependencies;
+independent dependencies run in parallel (-j). Tasks named on the command line run in the
+given order, so "upds run bump-minor build" builds the bumped version.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			out := newOutput(g.progress)
+			b, err := g.load(out)
+			if err != nil {
+				return err
+			}
+			r := b.NewRunner(interp.RunOptions{Jobs: g.jobs, KeepGoing: g.keepGoing, Reporter: out})
+			if _, err := r.Resolve(args); err != nil {
+				return err
+			}
+			out.start()
+			err = r.Run(c.Context(), args)
+			out.stop(err)
+			return err
+		},
+	}
+}
+
+func newTasksCmd(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "tasks",
+		Short: "List the tasks of BUILD.star with their descriptions",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			out := newOutput("none")
+			b, err := g.load(out)
+			if err != nil {
+				return err
+			}
+			tasks := b.Host.Tasks()
+			if len(tasks) == 0 {
+				fmt.Println("BUILD.star declares no tasks")
+				return nil
+			}
+			sort.Slice(tasks, func(i, j int) bool { return tasks[i].Name < tasks[j].Name })
+			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			for _, t := range tasks {
+				doc, _, _ := strings.Cut(strings.TrimSpace(t.Doc), "\n")
+				fmt.Fprintf(tw, "%s\t%s\n", t.Name, doc)
+			}
+			return tw.Flush()
+		},
+	}
+}

@@ -1,0 +1,311 @@
+// Package cache is the action cache of upds: a content-addressed store under .upds/ that maps
+// the hash of an action's inputs to its output, and a stat cache that spares re-reading
+// unchanged input files. It is an optimisation only: removing .upds/ changes no output.
+package cache
+
+import (
+	"crypto/sha256"
+	"encoding/gob"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+
+	"github.com/spf13/afero"
+)
+
+// Cache is one project's cache. The zero value is not usable; call Open.
+type Cache struct {
+	dir      string
+	disabled bool
+
+	mu    sync.Mutex
+	stats map[string]statEntry
+	dirty bool
+	hits  int
+	miss  int
+}
+
+type statEntry struct {
+	Size, MTime, CTime int64
+	Ino, Dev           uint64
+	Sum                [32]byte
+}
+
+const statFile = "stat-cache"
+
+// Open returns the cache kept in dir (created on first write). A disabled cache stores nothing
+// and never hits: every action runs (upds --no-cache).
+func Open(dir string, disabled bool) *Cache {
+	c := &Cache{dir: dir, disabled: disabled, stats: map[string]statEntry{}}
+	if !disabled {
+		c.loadStats()
+	}
+	return c
+}
+
+// Disabled reports whether the cache is bypassed.
+func (c *Cache) Disabled() bool { return c.disabled }
+
+// Dir is the cache directory.
+func (c *Cache) Dir() string { return c.dir }
+
+func (c *Cache) loadStats() {
+	f, err := os.Open(filepath.Join(c.dir, statFile))
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	var m map[string]statEntry
+	if gob.NewDecoder(f).Decode(&m) == nil {
+		c.stats = m
+	}
+}
+
+// Flush saves the stat cache. It is cheap when nothing changed.
+func (c *Cache) Flush() error {
+	if c.disabled {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.dirty {
+		return nil
+	}
+	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(c.dir, ".stat-*")
+	if err != nil {
+		return err
+	}
+	if err := gob.NewEncoder(tmp).Encode(c.stats); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(c.dir, statFile)); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	c.dirty = false
+	return nil
+}
+
+// FileSum returns the SHA-256 of a file's content. With statKey set (the file's absolute path on
+// the real filesystem), an unchanged stat (size, mtime, ctime, inode) returns the remembered
+// sum without reading the file; a changed stat re-reads it, so content stays the truth.
+func (c *Cache) FileSum(fsys afero.Fs, name, statKey string) ([32]byte, error) {
+	fi, err := fsys.Stat(name)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	var st *syscall.Stat_t
+	if s, ok := fi.Sys().(*syscall.Stat_t); ok && statKey != "" && !c.disabled {
+		st = s
+		c.mu.Lock()
+		e, ok := c.stats[statKey]
+		c.mu.Unlock()
+		if ok && e.Size == fi.Size() && e.MTime == fi.ModTime().UnixNano() &&
+			e.CTime == st.Ctim.Nano() && e.Ino == st.Ino && e.Dev == uint64(st.Dev) {
+			return e.Sum, nil
+		}
+	}
+	f, err := fsys.Open(name)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return [32]byte{}, err
+	}
+	var sum [32]byte
+	copy(sum[:], h.Sum(nil))
+	if st != nil {
+		c.mu.Lock()
+		c.stats[statKey] = statEntry{Size: fi.Size(), MTime: fi.ModTime().UnixNano(), CTime: st.Ctim.Nano(),
+			Ino: st.Ino, Dev: uint64(st.Dev), Sum: sum}
+		c.dirty = true
+		c.mu.Unlock()
+	}
+	return sum, nil
+}
+
+// Key builds an action key: a hash over typed, length-prefixed parts, so that no two different
+// input lists give the same key.
+type Key struct{ h hash.Hash }
+
+// NewKey starts a key for an action kind ("deb", "venv", ...) and tool version.
+func NewKey(kind, toolVersion string) *Key {
+	k := &Key{h: sha256.New()}
+	k.String(kind)
+	k.String(toolVersion)
+	return k
+}
+
+// String adds a string part.
+func (k *Key) String(s string) *Key {
+	fmt.Fprintf(k.h, "s%d:%s", len(s), s)
+	return k
+}
+
+// Strings adds a list of strings (order matters).
+func (k *Key) Strings(ss []string) *Key {
+	fmt.Fprintf(k.h, "l%d:", len(ss))
+	for _, s := range ss {
+		k.String(s)
+	}
+	return k
+}
+
+// Map adds a string map (order does not matter).
+func (k *Key) Map(m map[string]string) *Key {
+	keys := make([]string, 0, len(m))
+	for n := range m {
+		keys = append(keys, n)
+	}
+	sort.Strings(keys)
+	fmt.Fprintf(k.h, "m%d:", len(m))
+	for _, n := range keys {
+		k.String(n).String(m[n])
+	}
+	return k
+}
+
+// Int adds a number.
+func (k *Key) Int(n int64) *Key {
+	fmt.Fprintf(k.h, "i%d;", n)
+	return k
+}
+
+// Sum adds a content hash.
+func (k *Key) Sum(sum [32]byte) *Key {
+	k.h.Write([]byte{'h'})
+	k.h.Write(sum[:])
+	return k
+}
+
+// Hex returns the key.
+func (k *Key) Hex() string { return hex.EncodeToString(k.h.Sum(nil)) }
+
+// Path is where the object of an action kind and key is kept.
+func (c *Cache) Path(kind, key string) string {
+	return filepath.Join(c.dir, "objects", kind, key[:2], key)
+}
+
+// Lookup returns the stored object for kind and key, if there is one.
+func (c *Cache) Lookup(kind, key string) (string, bool) {
+	if c.disabled {
+		return "", false
+	}
+	p := c.Path(kind, key)
+	if _, err := os.Lstat(p); err != nil {
+		c.count(false)
+		return "", false
+	}
+	c.count(true)
+	return p, true
+}
+
+func (c *Cache) count(hit bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if hit {
+		c.hits++
+	} else {
+		c.miss++
+	}
+}
+
+// Stats returns the number of hits and misses of Lookup so far.
+func (c *Cache) Stats() (hits, misses int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hits, c.miss
+}
+
+// Put moves src (a file or a directory on the same filesystem as the cache, or anywhere: it is
+// copied when a rename is not possible) into the store under kind and key, atomically, and
+// returns the stored path. With the cache disabled it returns src unchanged.
+func (c *Cache) Put(kind, key, src string) (string, error) {
+	if c.disabled {
+		return src, nil
+	}
+	dst := c.Path(kind, key)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return "", err
+	}
+	if _, err := os.Lstat(dst); err == nil {
+		// Same key, same content: keep the stored one.
+		os.RemoveAll(src)
+		return dst, nil
+	}
+	if err := os.Rename(src, dst); err != nil {
+		var le *os.LinkError
+		if errors.As(err, &le) {
+			return "", fmt.Errorf("cache: store %s: %w", src, err)
+		}
+		return "", err
+	}
+	return dst, nil
+}
+
+// LinkOut makes dst have the content of the stored object obj: nothing to do when dst already
+// is that object (same inode), otherwise a hard link (or a copy across filesystems) to a
+// temporary name beside dst, then a rename, so dst is always whole.
+func LinkOut(obj, dst string) error {
+	if a, err := os.Stat(obj); err == nil {
+		if b, err := os.Stat(dst); err == nil && os.SameFile(a, b) {
+			return nil
+		}
+	}
+	dir := filepath.Dir(dst)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, "."+filepath.Base(dst)+".tmp-link")
+	os.Remove(tmp)
+	if err := os.Link(obj, tmp); err != nil {
+		if err := copyFile(obj, tmp); err != nil {
+			os.Remove(tmp)
+			return err
+		}
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}

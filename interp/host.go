@@ -1,0 +1,177 @@
+package interp
+
+import (
+	"fmt"
+	"io"
+	"path"
+	"strings"
+	"sync"
+
+	"github.com/spf13/afero"
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+
+	"github.com/upds/upds/interp/cache"
+)
+
+// Project holds what project() declared. Zero values mean "not set"; Defaults fills them.
+type Project struct {
+	Name        string
+	VersionFile string
+	Arch        string
+	Maintainer  string
+	Homepage    string
+	Out         string
+	License     string
+	Copyright   string
+	Pos         syntax.Position // where project() was called
+}
+
+// Host is the state of one build that builtins reach through their thread (HostOf).
+// Everything in it is safe for concurrent use by run functions executing in parallel.
+type Host struct {
+	// Root is the absolute project directory on the real filesystem ("" for in-memory builds).
+	Root string
+	// FS is the project seen by builtins; every project path is relative to its root.
+	FS afero.Fs
+	// Project is what project() declared (with defaults applied after evaluation).
+	Project Project
+	// Cache is the action cache (never nil; it may be disabled).
+	Cache *cache.Cache
+	// ToolVersion is part of every cache key, so that a new upds rebuilds everything.
+	ToolVersion string
+	// Stdout and Stderr receive task output (already serialised by the caller if needed).
+	Stdout, Stderr io.Writer
+	// Env is the environment that sh() and tools start from.
+	Env []string
+	// VersionFunc reads the project version at the moment it is called.
+	VersionFunc func(h *Host) (string, error)
+
+	mu      sync.Mutex
+	outMu   sync.Mutex // serialises lines of task output
+	targets []Target
+	byID    map[string]Target
+	tasks   map[string]*Task
+	order   []*Task
+	data    map[string]any
+}
+
+func newHost() *Host {
+	return &Host{byID: map[string]Target{}, tasks: map[string]*Task{}, data: map[string]any{}}
+}
+
+// Version returns the project version read now.
+func (h *Host) Version() (string, error) {
+	if h.VersionFunc == nil {
+		return "", fmt.Errorf("no version reader configured")
+	}
+	return h.VersionFunc(h)
+}
+
+// Value returns a per-build value kept by a stdlib module under key, creating it with mk
+// when absent. Modules use it instead of package-level state.
+func (h *Host) Value(key string, mk func() any) any {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	v, ok := h.data[key]
+	if !ok {
+		v = mk()
+		h.data[key] = v
+	}
+	return v
+}
+
+// AddTarget registers a target declared during evaluation. Two targets with one ID are an error.
+func (h *Host) AddTarget(t Target) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	id := t.ID()
+	if prev, ok := h.byID[id]; ok {
+		return fmt.Errorf("%s is already declared at %s", id, prev.Pos())
+	}
+	h.byID[id] = t
+	h.targets = append(h.targets, t)
+	return nil
+}
+
+// Targets returns the declared targets in declaration order.
+func (h *Host) Targets() []Target {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]Target(nil), h.targets...)
+}
+
+// Target returns the target with the given ID.
+func (h *Host) Target(id string) (Target, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t, ok := h.byID[id]
+	return t, ok
+}
+
+// ProjectPath cleans a project-relative path and refuses one that is absolute or escapes the
+// project root. The result uses forward slashes and has no leading "./" ("." for the root).
+func ProjectPath(p string) (string, error) {
+	if p == "" {
+		return "", fmt.Errorf("empty path")
+	}
+	if strings.HasPrefix(p, "/") {
+		return "", fmt.Errorf("%q is absolute: paths are relative to the project root", p)
+	}
+	c := path.Clean(p)
+	if c == ".." || strings.HasPrefix(c, "../") {
+		return "", fmt.Errorf("%q escapes the project root", p)
+	}
+	return c, nil
+}
+
+// Phase tells builtins whether BUILD.star is being evaluated or a run function is executing.
+type Phase int
+
+const (
+	// PhaseEval is the evaluation of BUILD.star and its loads: declare only.
+	PhaseEval Phase = iota
+	// PhaseRun is the execution of a task's run function: may act.
+	PhaseRun
+)
+
+const (
+	localHost  = "upds.host"
+	localPhase = "upds.phase"
+	localRun   = "upds.run"
+)
+
+// HostOf returns the host of the build a thread belongs to.
+func HostOf(thread *starlark.Thread) *Host {
+	h, _ := thread.Local(localHost).(*Host)
+	return h
+}
+
+// PhaseOf returns the phase a thread is in.
+func PhaseOf(thread *starlark.Thread) Phase {
+	p, _ := thread.Local(localPhase).(Phase)
+	return p
+}
+
+// RunOf returns the run (task execution) state of a run-phase thread, or nil.
+func RunOf(thread *starlark.Thread) *RunState {
+	r, _ := thread.Local(localRun).(*RunState)
+	return r
+}
+
+// RequireRun returns an error unless the thread executes a run function; builtins with effects
+// (sh, bump, send) call it first.
+func RequireRun(thread *starlark.Thread, fn string) error {
+	if PhaseOf(thread) != PhaseRun {
+		return fmt.Errorf("%s() may only be called inside a task's run function, not while BUILD.star is evaluated", fn)
+	}
+	return nil
+}
+
+// CallerPos returns the position in Starlark source of the call to the builtin being executed.
+func CallerPos(thread *starlark.Thread) syntax.Position {
+	if thread.CallStackDepth() > 1 {
+		return thread.CallFrame(1).Pos
+	}
+	return syntax.Position{}
+}
