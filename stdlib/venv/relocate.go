@@ -1,0 +1,344 @@
+package venv
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/csv"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// maxShebang is the longest "#!" line Linux runs (BINPRM_BUF_SIZE 128 including the newline);
+// pip writes a /bin/sh trampoline instead when the interpreter path is longer.
+const maxShebang = 127
+
+// relocator rewrites a venv built at root so that it works at into.
+type relocator struct {
+	root      string   // the staging venv
+	into      string   // its path on the server
+	python    string   // the versioned system interpreter, /usr/bin/python3.11
+	forbidden []string // paths that must not appear anywhere afterwards (root, the work dir)
+
+	modified map[string]bool // files rewritten, relative to root
+	elfFiles []string        // compiled files, relative to root
+}
+
+func (r *relocator) run() error {
+	r.modified = map[string]bool{}
+	if err := r.removeBytecode(); err != nil {
+		return err
+	}
+	if err := r.pyvenvCfg(); err != nil {
+		return err
+	}
+	if err := r.interpreterLinks(); err != nil {
+		return err
+	}
+	if err := r.rewriteFiles(); err != nil {
+		return err
+	}
+	if err := r.updateRecords(); err != nil {
+		return err
+	}
+	return r.scan()
+}
+
+// removeBytecode removes __pycache__ directories and .pyc/.pyo files: the postinst compiles
+// them on the server, with the right paths inside.
+func (r *relocator) removeBytecode() error {
+	var dirs []string
+	err := filepath.WalkDir(r.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && d.Name() == "__pycache__" {
+			dirs = append(dirs, p)
+			return filepath.SkipDir
+		}
+		if d.Type().IsRegular() && (strings.HasSuffix(p, ".pyc") || strings.HasSuffix(p, ".pyo")) {
+			return os.Remove(p)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("remove bytecode: %w", err)
+	}
+	for _, d := range dirs {
+		if err := os.RemoveAll(d); err != nil {
+			return fmt.Errorf("remove bytecode: %w", err)
+		}
+	}
+	return nil
+}
+
+// pyvenvCfg points home at the interpreter's directory and drops the "command" line, which
+// records the build machine's staging path (Python 3.11+).
+func (r *relocator) pyvenvCfg() error {
+	p := filepath.Join(r.root, "pyvenv.cfg")
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return fmt.Errorf("pyvenv.cfg: %w", err)
+	}
+	var out []string
+	for _, line := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
+		k, _, _ := strings.Cut(line, "=")
+		switch strings.TrimSpace(k) {
+		case "command":
+			continue
+		case "home":
+			line = "home = " + filepath.Dir(r.python)
+		case "executable":
+			line = "executable = " + r.python
+		}
+		out = append(out, line)
+	}
+	if err := os.WriteFile(p, []byte(strings.Join(out, "\n")+"\n"), 0o644); err != nil {
+		return fmt.Errorf("pyvenv.cfg: %w", err)
+	}
+	return nil
+}
+
+// interpreterLinks makes bin/python, bin/python3 and bin/python3.X point straight at the
+// versioned system interpreter, so that a change of /usr/bin/python3 (a newer default Python)
+// does not move the venv to an interpreter its compiled modules were not built for.
+func (r *relocator) interpreterLinks() error {
+	bin := filepath.Join(r.root, "bin")
+	ents, err := os.ReadDir(bin)
+	if err != nil {
+		return fmt.Errorf("bin: %w", err)
+	}
+	for _, e := range ents {
+		if e.Type()&fs.ModeSymlink == 0 || !strings.HasPrefix(e.Name(), "python") {
+			continue
+		}
+		p := filepath.Join(bin, e.Name())
+		if err := os.Remove(p); err != nil {
+			return err
+		}
+		if err := os.Symlink(r.python, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rewriteFiles replaces the staging path with into in every text file (scripts, activate
+// scripts, .pth files, direct_url.json, RECORD) and relocates absolute symlinks. Binary files
+// are not edited: a staging path left in one fails the scan.
+func (r *relocator) rewriteFiles() error {
+	old := []byte(r.root)
+	return filepath.WalkDir(r.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rp, _ := filepath.Rel(r.root, p)
+		if d.Type()&fs.ModeSymlink != 0 {
+			t, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			if t == r.root || strings.HasPrefix(t, r.root+"/") {
+				if err := os.Remove(p); err != nil {
+					return err
+				}
+				return os.Symlink(r.into+strings.TrimPrefix(t, r.root), p)
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if len(data) >= 4 && string(data[:4]) == "\x7fELF" {
+			r.elfFiles = append(r.elfFiles, rp)
+			return nil
+		}
+		if !bytes.Contains(data, old) || bytes.IndexByte(data, 0) >= 0 {
+			return nil
+		}
+		out := data
+		if bytes.HasPrefix(out, []byte("#!")) {
+			out = r.shebang(out)
+		}
+		out = bytes.ReplaceAll(out, old, []byte(r.into))
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, out, info.Mode().Perm()); err != nil {
+			return err
+		}
+		r.modified[rp] = true
+		return nil
+	})
+}
+
+// shebang relocates a script's interpreter line. pip writes "#!/STAGING/bin/python" or, when
+// that is longer than the kernel allows, a trampoline:
+//
+//	#!/bin/sh
+//	'''exec' /STAGING/bin/python "$0" "$@"
+//	' '''
+//
+// Both become "#!INTO/bin/python" when that fits, and the trampoline with INTO otherwise.
+func (r *relocator) shebang(data []byte) []byte {
+	prefix := []byte(r.root + "/")
+	first, rest, _ := bytes.Cut(data, []byte("\n"))
+	var interp []byte
+	switch {
+	case bytes.HasPrefix(first, append([]byte("#!"), prefix...)):
+		interp = first[2:]
+	case bytes.Equal(first, []byte("#!/bin/sh")):
+		second, rest2, ok := bytes.Cut(rest, []byte("\n"))
+		third, rest3, ok3 := bytes.Cut(rest2, []byte("\n"))
+		if !ok || !bytes.HasPrefix(second, []byte("'''exec' ")) || !bytes.HasSuffix(second, []byte(` "$0" "$@"`)) {
+			return data
+		}
+		if !ok3 {
+			third, rest3 = rest2, nil
+		}
+		if !bytes.Equal(bytes.TrimSpace(third), []byte("' '''")) {
+			return data
+		}
+		interp = bytes.TrimSuffix(bytes.TrimPrefix(second, []byte("'''exec' ")), []byte(` "$0" "$@"`))
+		if len(interp) >= 2 && interp[0] == '"' && interp[len(interp)-1] == '"' {
+			interp = interp[1 : len(interp)-1]
+		}
+		if !bytes.HasPrefix(interp, prefix) {
+			return data
+		}
+		rest = rest3
+	default:
+		return data
+	}
+	newInterp := bytes.Replace(interp, []byte(r.root), []byte(r.into), 1)
+	var b bytes.Buffer
+	if len(newInterp)+2 <= maxShebang && !bytes.ContainsAny(newInterp, " \t") {
+		b.WriteString("#!")
+		b.Write(newInterp)
+		b.WriteString("\n")
+	} else {
+		b.WriteString("#!/bin/sh\n'''exec' ")
+		b.Write(newInterp)
+		b.WriteString(" \"$0\" \"$@\"\n' '''\n")
+	}
+	b.Write(rest)
+	return b.Bytes()
+}
+
+// updateRecords refreshes the sha256 and size of rewritten files in the RECORD files of the
+// installed distributions, so that the metadata stays true.
+func (r *relocator) updateRecords() error {
+	if len(r.modified) == 0 {
+		return nil
+	}
+	records, err := filepath.Glob(filepath.Join(r.root, "lib", "python*", "site-packages", "*.dist-info", "RECORD"))
+	if err != nil {
+		return err
+	}
+	for _, rec := range records {
+		if err := r.updateRecord(rec); err != nil {
+			return fmt.Errorf("%s: %w", strings.TrimPrefix(rec, r.root+"/"), err)
+		}
+	}
+	return nil
+}
+
+func (r *relocator) updateRecord(rec string) error {
+	data, err := os.ReadFile(rec)
+	if err != nil {
+		return err
+	}
+	rows, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
+	if err != nil {
+		return err
+	}
+	sitePackages := filepath.Dir(filepath.Dir(rec))
+	changed := false
+	for _, row := range rows {
+		if len(row) < 3 || row[1] == "" {
+			continue
+		}
+		p := filepath.Clean(filepath.Join(sitePackages, row[0]))
+		rp, err := filepath.Rel(r.root, p)
+		if err != nil || !r.modified[rp] {
+			continue
+		}
+		content, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(content)
+		row[1] = "sha256=" + base64.RawURLEncoding.EncodeToString(sum[:])
+		row[2] = strconv.Itoa(len(content))
+		changed = true
+	}
+	if !changed {
+		return nil
+	}
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	if err := w.WriteAll(rows); err != nil {
+		return err
+	}
+	info, err := os.Stat(rec)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(rec, buf.Bytes(), info.Mode().Perm())
+}
+
+// scan fails if any file, file name or symlink target still holds a forbidden path.
+func (r *relocator) scan() error {
+	var leaks []string
+	err := filepath.WalkDir(r.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rp, _ := filepath.Rel(r.root, p)
+		var data []byte
+		switch {
+		case d.Type()&fs.ModeSymlink != 0:
+			t, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			data = []byte(t)
+		case d.Type().IsRegular():
+			if data, err = os.ReadFile(p); err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
+		for _, f := range r.forbidden {
+			if bytes.Contains(data, []byte(f)) {
+				leaks = append(leaks, rp)
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("scan: %w", err)
+	}
+	if len(leaks) > 0 {
+		sort.Strings(leaks)
+		more := ""
+		if len(leaks) > 5 {
+			more = fmt.Sprintf(" and %d more", len(leaks)-5)
+			leaks = leaks[:5]
+		}
+		return fmt.Errorf("the build path %s is still in %s%s (binary files are not rewritten)", r.root, strings.Join(leaks, ", "), more)
+	}
+	return nil
+}

@@ -1,0 +1,346 @@
+// Package venv builds a Python virtualenv for a Debian package: it installs requirements with
+// the system interpreter's pip into a private staging directory, then relocates the tree to the
+// path it will have on the server, so that it can be packaged as it is.
+package venv
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+)
+
+// Spec describes a virtualenv to build.
+type Spec struct {
+	// Name names the venv (and its package, NAME-virtualenv); it is the default last element of Into.
+	Name string
+	// Python is a system interpreter on the build machine, default /usr/bin/python3. It must be
+	// owned by a Debian package under /usr/bin: the server gets it through Depends.
+	Python string
+	// Requirements are requirements files, relative to ProjectDir (or absolute inside it).
+	Requirements []string
+	// Pyproject is a pyproject.toml whose [project] dependencies are installed (not the project).
+	Pyproject string
+	// Constraints are constraints files (pip -c), relative to ProjectDir.
+	Constraints []string
+	// PipArgs are extra pip install arguments, e.g. --no-index --find-links wheels/ --require-hashes.
+	// Relative paths resolve against ProjectDir.
+	PipArgs []string
+	// Into is where the venv lives on the server, default /var/virtualenvs/NAME.
+	Into string
+	// ProjectDir is the absolute project root; nothing outside it is read.
+	ProjectDir string
+	// WithPip also ships pip and setuptools in the venv (from the interpreter's ensurepip).
+	// Without it the venv holds only the requirements; the build uses the system pip.
+	WithPip bool
+}
+
+// Result is a built, relocated venv.
+type Result struct {
+	// Dir is the venv tree on disk, ready to be packaged as it is at Into. It belongs to the
+	// caller, who removes it (os.RemoveAll) when done.
+	Dir string
+	// Into is the path the tree was relocated to.
+	Into string
+	// Python is the versioned system interpreter the venv uses, e.g. /usr/bin/python3.11.
+	Python string
+	// PythonPackage is the Debian package to depend on, e.g. python3.11.
+	PythonPackage string
+	// ArchSpecific is true when the tree holds compiled code (ELF files: extension modules, libraries).
+	ArchSpecific bool
+	// SharedLibDepends are the Debian packages that provide the shared libraries the compiled
+	// files need (outside the venv and the interpreter), sorted.
+	SharedLibDepends []string
+	// Postinst byte-compiles the venv; Prerm removes what byte-compiling created.
+	Postinst, Prerm []byte
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]*$`)
+var intoRE = regexp.MustCompile(`^(/[A-Za-z0-9._+@-]+)+$`)
+
+// validate checks the fields that need no file system or interpreter.
+func (s *Spec) validate() error {
+	if !nameRE.MatchString(s.Name) {
+		return fmt.Errorf("venv %q: name must be lowercase letters, digits, '+', '-', '.' (a Debian package name)", s.Name)
+	}
+	if s.ProjectDir == "" || !filepath.IsAbs(s.ProjectDir) {
+		return fmt.Errorf("venv %s: project dir %q must be an absolute path", s.Name, s.ProjectDir)
+	}
+	into := s.into()
+	if !intoRE.MatchString(into) || filepath.Clean(into) != into || strings.Contains(into, "/./") || strings.Contains(into, "/../") || strings.HasSuffix(into, "/..") {
+		return fmt.Errorf("venv %s: into %q must be a clean absolute path of letters, digits and ._+@-", s.Name, into)
+	}
+	for _, sys := range []string{"/", "/usr", "/usr/bin", "/bin", "/etc", "/var", "/opt", "/srv", "/tmp", "/lib", "/usr/lib", "/usr/local"} {
+		if into == sys {
+			return fmt.Errorf("venv %s: into %s is a system directory", s.Name, into)
+		}
+	}
+	if len(s.Requirements) == 0 && s.Pyproject == "" && !hasPositional(s.PipArgs) {
+		return fmt.Errorf("venv %s: nothing to install: give requirements or pyproject", s.Name)
+	}
+	return nil
+}
+
+// hasPositional reports whether args name something to install: a requirement or -r FILE.
+func hasPositional(args []string) bool {
+	for i := 0; i < len(args); i++ {
+		opt, _, hasValue, inline := splitOption(args[i])
+		switch {
+		case !strings.HasPrefix(args[i], "-"):
+			return true
+		case opt == "-r" || opt == "--requirement":
+			return true
+		case hasValue && !inline:
+			i++
+		}
+	}
+	return false
+}
+
+func (s *Spec) into() string {
+	if s.Into != "" {
+		return s.Into
+	}
+	return "/var/virtualenvs/" + s.Name
+}
+
+// Key is the cache key of the venv: a sha256 over the content of the requirements, constraints
+// and pyproject dependencies, every local file they or PipArgs reference (-r/-c includes, wheel
+// and sdist paths, every file of local --find-links directories), the interpreter's real path
+// and exact version, pip's version, PipArgs, Into, WithPip and toolVersion (the caller's
+// version). Remote indexes are not part of it: pin with --require-hashes, or build offline.
+// It costs one interpreter start (about 15 ms) plus hashing the local inputs.
+func (s Spec) Key(ctx context.Context, toolVersion string) (string, error) {
+	if err := s.validate(); err != nil {
+		return "", err
+	}
+	py, err := resolveInterpreter(ctx, s.Python)
+	if err != nil {
+		return "", fmt.Errorf("venv %s: %w", s.Name, err)
+	}
+	in, err := s.collectInputs()
+	if err != nil {
+		return "", fmt.Errorf("venv %s: %w", s.Name, err)
+	}
+	k, err := s.key(in, py, toolVersion)
+	if err != nil {
+		return "", fmt.Errorf("venv %s: %w", s.Name, err)
+	}
+	return k, nil
+}
+
+// Build creates the venv in a new private directory under stagingDir, installs the
+// requirements offline-capable and hermetically (no pip configuration, no user site, a private
+// HOME and cache), relocates it to Into and checks that no staging path is left in any file.
+// pip's output goes to log. On failure nothing is left under stagingDir.
+func Build(ctx context.Context, s Spec, stagingDir string, log io.Writer) (res *Result, err error) {
+	if log == nil {
+		log = io.Discard
+	}
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*Result, error) { return nil, fmt.Errorf("venv %s: %w", s.Name, err) }
+	py, err := resolveInterpreter(ctx, s.Python)
+	if err != nil {
+		return fail(err)
+	}
+	if err := py.checkSystem(ctx); err != nil {
+		return fail(err)
+	}
+	if err := py.pipAvailable(); err != nil {
+		return fail(err)
+	}
+	in, err := s.collectInputs()
+	if err != nil {
+		return fail(err)
+	}
+
+	if err := os.MkdirAll(stagingDir, 0o755); err != nil {
+		return fail(err)
+	}
+	staging, err := filepath.EvalSymlinks(stagingDir)
+	if err != nil {
+		return fail(err)
+	}
+	if staging, err = filepath.Abs(staging); err != nil {
+		return fail(err)
+	}
+	work, err := os.MkdirTemp(staging, s.Name+"-work-")
+	if err != nil {
+		return fail(err)
+	}
+	defer os.RemoveAll(work)
+	venvDir, err := os.MkdirTemp(staging, s.Name+"-venv-")
+	if err != nil {
+		return fail(err)
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(venvDir)
+		}
+	}()
+	home, tmp := filepath.Join(work, "home"), filepath.Join(work, "tmp")
+	for _, d := range []string{home, tmp} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			return fail(err)
+		}
+	}
+	env := scrubbedEnv(home, tmp)
+
+	// 1. The venv itself. MkdirTemp created the directory; venv fills it.
+	args := []string{"-I", "-m", "venv", "--prompt", s.Name}
+	if !s.WithPip {
+		args = append(args, "--without-pip")
+	}
+	args = append(args, venvDir)
+	fmt.Fprintf(log, "+ %s %s\n", py.Real, strings.Join(args, " "))
+	if err := run(ctx, py.Real, args, env, work, log); err != nil {
+		return fail(fmt.Errorf("create venv: %w", err))
+	}
+
+	// 2. pip install.
+	pip := []string{"-I", "-m", "pip", "--python", filepath.Join(venvDir, "bin", "python"),
+		"install", "--no-input", "--disable-pip-version-check", "--no-cache-dir", "--no-compile",
+		"--no-warn-script-location"}
+	for _, r := range s.Requirements {
+		pip = append(pip, "-r", r)
+	}
+	for _, c := range s.Constraints {
+		pip = append(pip, "-c", c)
+	}
+	if s.Pyproject != "" {
+		if len(in.deps) > 0 {
+			reqFile := filepath.Join(work, "pyproject-dependencies.txt")
+			if err := os.WriteFile(reqFile, []byte(strings.Join(in.deps, "\n")+"\n"), 0o644); err != nil {
+				return fail(err)
+			}
+			pip = append(pip, "-r", reqFile)
+		}
+	}
+	pip = append(pip, s.PipArgs...)
+	if len(in.deps) > 0 || len(s.Requirements) > 0 || hasPositional(s.PipArgs) {
+		fmt.Fprintf(log, "+ %s %s\n", py.Real, strings.Join(pip, " "))
+		tail := &tailWriter{}
+		if err := run(ctx, py.Real, pip, env, s.ProjectDir, io.MultiWriter(log, tail)); err != nil {
+			if ctx.Err() != nil {
+				return fail(ctx.Err())
+			}
+			return fail(fmt.Errorf("pip install: %s", tail.reason(err)))
+		}
+	}
+
+	// 3. Relocate and check.
+	res = &Result{Dir: venvDir, Into: s.into(), Python: py.Real, PythonPackage: py.Package()}
+	r := &relocator{root: venvDir, into: res.Into, python: py.Real, forbidden: []string{venvDir, work}}
+	if err := r.run(); err != nil {
+		return fail(err)
+	}
+	res.ArchSpecific = len(r.elfFiles) > 0
+	if res.SharedLibDepends, err = sharedLibDepends(ctx, venvDir, r.elfFiles, py); err != nil {
+		return fail(err)
+	}
+	res.Postinst, res.Prerm = maintainerScripts(s.Name, res.Into, py)
+	return res, nil
+}
+
+func run(ctx context.Context, bin string, args, env []string, dir string, out io.Writer) error {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = env
+	cmd.Dir = dir
+	cmd.Stdout = out
+	cmd.Stderr = out
+	cmd.Stdin = nil
+	return cmd.Run()
+}
+
+// tailWriter keeps the last lines of pip's output for the error message.
+type tailWriter struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	lines []string
+}
+
+func (t *tailWriter) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf.Write(p)
+	for {
+		i := bytes.IndexByte(t.buf.Bytes(), '\n')
+		if i < 0 {
+			break
+		}
+		line := strings.TrimRight(string(t.buf.Next(i+1)), "\r\n")
+		t.lines = append(t.lines, line)
+		if len(t.lines) > 200 {
+			t.lines = t.lines[len(t.lines)-200:]
+		}
+	}
+	return len(p), nil
+}
+
+// reason picks pip's meaningful error lines ("ERROR: ..."), joined on one line.
+func (t *tailWriter) reason(err error) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lines := append([]string(nil), t.lines...)
+	if rest := strings.TrimSpace(t.buf.String()); rest != "" {
+		lines = append(lines, rest)
+	}
+	var errs []string
+	for _, l := range lines {
+		if strings.HasPrefix(l, "ERROR: ") {
+			l = strings.TrimPrefix(l, "ERROR: ")
+			if strings.HasPrefix(l, "Could not find a version that satisfies") && len(lines) > 1 {
+				// pip follows it with "No matching distribution found for X", which says it shorter.
+				continue
+			}
+			errs = append(errs, strings.TrimSpace(l))
+		}
+	}
+	if len(errs) == 0 {
+		// No ERROR line: the last non-empty lines say most.
+		for i := len(lines) - 1; i >= 0 && len(errs) < 3; i-- {
+			if l := strings.TrimSpace(lines[i]); l != "" {
+				errs = append([]string{l}, errs...)
+			}
+		}
+	}
+	if len(errs) > 3 {
+		errs = errs[len(errs)-3:]
+	}
+	msg := strings.Join(errs, "; ")
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if msg == "" {
+			return fmt.Sprintf("exit status %d", ee.ExitCode())
+		}
+		return msg
+	}
+	if msg == "" {
+		return err.Error()
+	}
+	return msg + ": " + err.Error()
+}
+
+// readFirstLine returns the first line of a file (for shebangs).
+func readFirstLine(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	line, err := bufio.NewReader(f).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return "", err
+	}
+	return strings.TrimRight(line, "\n"), nil
+}
