@@ -200,7 +200,7 @@ func TestBuildRelocatesAndRuns(t *testing.T) {
 	}
 
 	install(t, res)
-	out, err := exec.Command(into+"/bin/hello").CombinedOutput()
+	out, err := exec.Command(into + "/bin/hello").CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s/bin/hello: %v\n%s", into, err, out)
 	}
