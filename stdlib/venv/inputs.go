@@ -224,9 +224,6 @@ func (s *Spec) mustRef(in *inputs, p, where string) error {
 	if !filepath.IsAbs(p) {
 		p = filepath.Join(s.ProjectDir, p) // pip resolves requirement paths against the cwd
 	}
-	if _, err := os.Stat(p); err != nil {
-		return fmt.Errorf("%s: %s: no such file or directory", where, p)
-	}
 	abs, err := s.projectPath("", p, where)
 	if err != nil {
 		return err
@@ -245,6 +242,12 @@ func (s *Spec) projectPath(base, p, where string) (string, error) {
 		p = filepath.Join(base, p)
 	}
 	p = filepath.Clean(p)
+	inside := func(p, root string) bool {
+		return p == root || strings.HasPrefix(p, root+string(filepath.Separator))
+	}
+	if !inside(p, filepath.Clean(s.ProjectDir)) {
+		return "", fmt.Errorf("%s: %s is outside the project %s", where, p, s.ProjectDir)
+	}
 	root, err := filepath.EvalSymlinks(s.ProjectDir)
 	if err != nil {
 		return "", fmt.Errorf("project dir %s: %w", s.ProjectDir, err)
@@ -256,8 +259,8 @@ func (s *Spec) projectPath(base, p, where string) (string, error) {
 		}
 		return "", fmt.Errorf("%s: %w", where, err)
 	}
-	if real != root && !strings.HasPrefix(real, root+string(filepath.Separator)) {
-		return "", fmt.Errorf("%s: %s is outside the project %s", where, p, s.ProjectDir)
+	if !inside(real, root) {
+		return "", fmt.Errorf("%s: %s is a symlink to %s, outside the project %s", where, rel(s.ProjectDir, p), real, s.ProjectDir)
 	}
 	return real, nil
 }

@@ -64,6 +64,9 @@ func resolveInterpreter(ctx context.Context, path string) (*interpreter, error) 
 		return nil, fmt.Errorf("python %s: unexpected output %q", path, out)
 	}
 	in.Version, in.XY, in.SysPath = info.Version, info.XY, info.Path
+	if !strings.HasPrefix(in.XY, "3.") {
+		return nil, fmt.Errorf("python %s is Python %s: only Python 3 is supported", path, in.XY)
+	}
 	for _, dir := range in.SysPath {
 		if m, _ := filepath.Glob(filepath.Join(dir, "pip-*.dist-info")); len(m) > 0 {
 			in.Pip = filepath.Base(m[0])

@@ -153,14 +153,14 @@ func Build(ctx context.Context, s Spec, stagingDir string, log io.Writer) (res *
 	if err != nil {
 		return fail(err)
 	}
+	in, err := s.collectInputs()
+	if err != nil {
+		return fail(err)
+	}
 	if err := py.checkSystem(ctx); err != nil {
 		return fail(err)
 	}
 	if err := py.pipAvailable(); err != nil {
-		return fail(err)
-	}
-	in, err := s.collectInputs()
-	if err != nil {
 		return fail(err)
 	}
 
@@ -296,15 +296,24 @@ func (t *tailWriter) reason(err error) string {
 		lines = append(lines, rest)
 	}
 	var errs []string
-	for _, l := range lines {
-		if strings.HasPrefix(l, "ERROR: ") {
-			l = strings.TrimPrefix(l, "ERROR: ")
-			if strings.HasPrefix(l, "Could not find a version that satisfies") && len(lines) > 1 {
-				// pip follows it with "No matching distribution found for X", which says it shorter.
-				continue
-			}
-			errs = append(errs, strings.TrimSpace(l))
+	for i := 0; i < len(lines); i++ {
+		l := lines[i]
+		if !strings.HasPrefix(l, "ERROR: ") {
+			continue
 		}
+		msg := strings.TrimSpace(strings.TrimPrefix(l, "ERROR: "))
+		if strings.HasPrefix(msg, "Could not find a version that satisfies") && i+1 < len(lines) {
+			// pip follows it with "No matching distribution found for X", which says it shorter.
+			continue
+		}
+		// Indented lines after an ERROR line belong to it (hash mismatches list the packages).
+		for n := 0; i+1 < len(lines) && strings.HasPrefix(lines[i+1], " ") && n < 6; n++ {
+			i++
+			if c := strings.TrimSpace(lines[i]); c != "" {
+				msg += " " + c
+			}
+		}
+		errs = append(errs, strings.Join(strings.Fields(msg), " "))
 	}
 	if len(errs) == 0 {
 		// No ERROR line: the last non-empty lines say most.

@@ -1,0 +1,226 @@
+package venv
+
+import (
+	"bytes"
+	"context"
+	"debug/elf"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/upds/upds/stdlib/venv/wheeltest"
+)
+
+// A staging path longer than a shebang may be makes pip write its /bin/sh trampoline; with a
+// short Into, relocation turns it back into a plain "#!INTO/bin/python".
+func TestBuildLongStagingPath(t *testing.T) {
+	needPython(t)
+	proj := newProject(t, "hello-app\n")
+	into := uniqueInto(t)
+	staging := filepath.Join(t.TempDir(), strings.Repeat("a-rather-long-directory-name/", 5))
+	if len(staging) < 140 {
+		t.Fatalf("staging path %d bytes, too short for the test", len(staging))
+	}
+	res, _ := build(t, Spec{
+		Name: "hello", Requirements: []string{"requirements.txt"}, ProjectDir: proj, Into: into,
+		PipArgs: []string{"--no-index", "--find-links", "wheels"},
+	}, staging)
+	checkNoLeak(t, res.Dir, res.Dir)
+	script, _ := os.ReadFile(filepath.Join(res.Dir, "bin", "hello"))
+	if want := "#!" + into + "/bin/python\n"; !strings.HasPrefix(string(script), want) || bytes.Contains(script, []byte("'''exec'")) {
+		t.Errorf("bin/hello:\n%s\nwant it to start with %q and no trampoline", script, want)
+	}
+	install(t, res)
+	if out, err := exec.Command(into + "/bin/hello").CombinedOutput(); err != nil || !strings.HasPrefix(string(out), "hello from hello_lib") {
+		t.Errorf("hello: %v %q", err, out)
+	}
+}
+
+func TestShebang(t *testing.T) {
+	root := "/build/x/hello-venv-1"
+	long := "/var/virtualenvs/" + strings.Repeat("d", 120)
+	body := "\n# -*- coding: utf-8 -*-\nimport sys\n"
+	for _, tc := range []struct {
+		name, into, in, want string
+	}{
+		{"short", "/var/virtualenvs/hello", "#!" + root + "/bin/python" + body, "#!/var/virtualenvs/hello/bin/python" + body},
+		{"trampoline", "/var/virtualenvs/hello",
+			"#!/bin/sh\n'''exec' " + root + "/bin/python \"$0\" \"$@\"\n' '''" + body,
+			"#!/var/virtualenvs/hello/bin/python" + body},
+		{"quoted trampoline", "/var/virtualenvs/hello",
+			"#!/bin/sh\n'''exec' \"" + root + "/bin/python\" \"$0\" \"$@\"\n' '''" + body,
+			"#!/var/virtualenvs/hello/bin/python" + body},
+		{"long into keeps the trampoline", long, "#!" + root + "/bin/python" + body,
+			"#!/bin/sh\n'''exec' " + long + "/bin/python \"$0\" \"$@\"\n' '''\n" + body[1:]},
+		{"other interpreter untouched", "/v/h", "#!/usr/bin/python3" + body, "#!/usr/bin/python3" + body},
+		{"other sh script untouched", "/v/h", "#!/bin/sh\necho " + root + "\n", "#!/bin/sh\necho " + root + "\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &relocator{root: root, into: tc.into}
+			if got := string(r.shebang([]byte(tc.in))); got != tc.want {
+				t.Errorf("got\n%q\nwant\n%q", got, tc.want)
+			}
+		})
+	}
+}
+
+// buildExtWheel compiles testdata/ext into a wheel with Debian's setuptools, offline.
+func buildExtWheel(t testing.TB, dir string) string {
+	t.Helper()
+	for _, p := range []string{"/usr/bin/gcc", "/usr/include/python3.11/Python.h"} {
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("%s missing (apt-get install gcc python3-dev)", p)
+		}
+	}
+	src := filepath.Join(t.TempDir(), "ext")
+	if out, err := exec.Command("cp", "-r", "testdata/ext", src).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	cmd := exec.Command(systemPython, "-m", "pip", "wheel", "--no-build-isolation", "--no-index", "--no-deps", "-w", dir, src)
+	cmd.Env = scrubbedEnv(t.TempDir(), "")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("pip wheel: %v\n%s", err, out)
+	}
+	m, _ := filepath.Glob(filepath.Join(dir, "upds_ext-1.0-*.whl"))
+	if len(m) != 1 {
+		t.Fatalf("no ext wheel in %s", dir)
+	}
+	return m[0]
+}
+
+func TestBuildCExtension(t *testing.T) {
+	needPython(t)
+	proj := newProject(t, "upds-ext==1.0\nhello-lib\n")
+	buildExtWheel(t, filepath.Join(proj, "wheels"))
+	into := uniqueInto(t)
+	res, _ := build(t, Spec{
+		Name: "ext", Requirements: []string{"requirements.txt"}, ProjectDir: proj, Into: into,
+		PipArgs: []string{"--no-index", "--find-links", "wheels"},
+	}, t.TempDir())
+	if !res.ArchSpecific {
+		t.Errorf("ArchSpecific = false with a compiled module")
+	}
+	if strings.Join(res.SharedLibDepends, ",") != "zlib1g" {
+		t.Errorf("SharedLibDepends = %v, want [zlib1g]", res.SharedLibDepends)
+	}
+	so, _ := filepath.Glob(filepath.Join(res.Dir, "lib", "python*", "site-packages", "ext.cpython-*.so"))
+	if len(so) != 1 {
+		t.Fatalf("extension module not installed: %v", so)
+	}
+	if f, err := elf.Open(so[0]); err != nil {
+		t.Errorf("%s: %v", so[0], err)
+	} else {
+		f.Close()
+	}
+	checkNoLeak(t, res.Dir, res.Dir)
+	install(t, res)
+	out, err := exec.Command(into+"/bin/python", "-c", "import ext, hello_lib; print(ext.add(2, 40), ext.zlib_version() != '')").CombinedOutput()
+	if err != nil || string(out) != "42 True\n" {
+		t.Errorf("import ext: %v %q", err, out)
+	}
+}
+
+func TestBuildRequireHashesAndFindLinksInRequirements(t *testing.T) {
+	needPython(t)
+	proj := t.TempDir()
+	var req strings.Builder
+	// find-links in the requirements file resolves relative to the file, as pip does.
+	req.WriteString("--find-links ../vendor/wheels\n--no-index\n")
+	for _, w := range testWheels[:2] {
+		p, err := wheeltest.Write(mkdir(t, filepath.Join(proj, "vendor", "wheels")), w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := wheeltest.PipHash(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.WriteString(w.Name + "==" + w.Version + " \\\n    --hash=" + h + "\n")
+	}
+	writeFile(t, filepath.Join(proj, "reqs", "requirements.txt"), req.String())
+	into := uniqueInto(t)
+	spec := Spec{Name: "hashed", Requirements: []string{"reqs/requirements.txt"}, ProjectDir: proj, Into: into,
+		PipArgs: []string{"--require-hashes"}}
+	res, _ := build(t, spec, t.TempDir())
+	install(t, res)
+	if out, err := exec.Command(into + "/bin/hello").CombinedOutput(); err != nil || !strings.HasPrefix(string(out), "hello from hello_lib") {
+		t.Errorf("hello: %v %q", err, out)
+	}
+
+	// A wrong hash is refused, with pip's reason.
+	writeFile(t, filepath.Join(proj, "reqs", "requirements.txt"), strings.Replace(req.String(), "--hash=sha256:", "--hash=sha256:0", 1))
+	staging := t.TempDir()
+	_, err := Build(context.Background(), spec, staging, nil)
+	if err == nil || !strings.Contains(err.Error(), "DO NOT MATCH THE HASHES") || !strings.Contains(err.Error(), "Expected sha256 0") {
+		t.Errorf("wrong hash: err = %v", err)
+	}
+	assertEmpty(t, staging)
+}
+
+func TestBuildPyproject(t *testing.T) {
+	needPython(t)
+	proj := newProject(t, "")
+	writeFile(t, filepath.Join(proj, "pyproject.toml"), `[build-system]
+requires = ["setuptools>=61"]
+
+[project]
+name = "myapp"   # the project itself is not installed
+version = "1.0"
+description = """A [project] with
+dependencies = ["nothing"] in its text"""
+dependencies = [
+    "hello-app>=2",   # the app
+    'extra-thing',
+]
+`)
+	into := uniqueInto(t)
+	res, _ := build(t, Spec{Name: "py", Pyproject: "pyproject.toml", ProjectDir: proj, Into: into,
+		PipArgs: []string{"--no-index", "-f", "wheels"}}, t.TempDir())
+	install(t, res)
+	out, err := exec.Command(into+"/bin/python", "-c", "import hello_app, extra_thing, importlib.util as u; print(u.find_spec('myapp'))").CombinedOutput()
+	if err != nil || string(out) != "None\n" {
+		t.Errorf("python: %v %q", err, out)
+	}
+}
+
+func TestBuildWithPip(t *testing.T) {
+	if testing.Short() {
+		t.Skip("ensurepip takes seconds")
+	}
+	needPython(t)
+	proj := newProject(t, "extra-thing\n")
+	into := uniqueInto(t)
+	res, _ := build(t, Spec{Name: "withpip", Requirements: []string{"requirements.txt"}, ProjectDir: proj, Into: into,
+		WithPip: true, PipArgs: []string{"--no-index", "--find-links", "wheels"}}, t.TempDir())
+	checkNoLeak(t, res.Dir, res.Dir)
+	install(t, res)
+	out, err := exec.Command(into+"/bin/pip", "list", "--disable-pip-version-check").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "extra-thing") || !strings.Contains(string(out), "pip ") {
+		t.Errorf("pip list: %v\n%s", err, out)
+	}
+}
+
+func mkdir(t testing.TB, p string) string {
+	t.Helper()
+	if err := os.MkdirAll(p, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func assertEmpty(t testing.TB, dir string) {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	if len(ents) > 0 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("staging %s not empty: %v", dir, names)
+	}
+}
