@@ -1,0 +1,149 @@
+// Package deb writes and reads Debian binary packages (.deb) exactly as dpkg expects them:
+// streaming with bounded memory, reproducible byte for byte, validated before anything is written.
+package deb
+
+import (
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/upds/upds/stdlib/deb/control"
+)
+
+// Type is the kind of a package entry.
+type Type uint8
+
+// Entry types. TypeHardlink only appears in packages read with Read (other tools write them);
+// Write does not accept it.
+const (
+	TypeFile Type = iota + 1
+	TypeDir
+	TypeSymlink
+	TypeHardlink
+)
+
+var typeNames = [...]string{TypeFile: "file", TypeDir: "dir", TypeSymlink: "symlink", TypeHardlink: "hardlink"}
+
+// String returns "file", "dir", "symlink" or "hardlink".
+func (t Type) String() string {
+	if int(t) < len(typeNames) && typeNames[t] != "" {
+		return typeNames[t]
+	}
+	return fmt.Sprintf("Type(%d)", uint8(t))
+}
+
+// MarshalText makes Type a string in JSON.
+func (t Type) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// UnmarshalText parses the names String returns.
+func (t *Type) UnmarshalText(b []byte) error {
+	for i, n := range typeNames {
+		if n != "" && n == string(b) {
+			*t = Type(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown entry type %q", b)
+}
+
+// Entry is one file system object in the package's data.tar.
+type Entry struct {
+	// Path is absolute and clean: "/srv/python/hello/app.py". It may not be "/" (the root
+	// directory is always present, root:root 0755).
+	Path string
+	Type Type
+	// Mode holds the permission bits plus fs.ModeSetuid, fs.ModeSetgid and fs.ModeSticky; other
+	// bits (the type bits of an fs.FileInfo) are ignored. Zero means the default: 0644 for files,
+	// 0755 for directories. Symlinks are always written 0777.
+	Mode fs.FileMode
+	// Owner and Group are user and group names; "" means root.
+	Owner, Group string
+	// UID and GID are the numeric ids written with the names. -1, or 0 with a name other than
+	// root, means the well-known static id of the name in Debian's base-passwd (www-data 33,
+	// nobody 65534, ...); a name outside that table then needs an explicit id.
+	UID, GID int
+	// Target is a symlink's target, written as given.
+	Target string
+	// Size is a regular file's size in bytes; Open must deliver exactly that many.
+	Size int64
+	// Open returns a regular file's content. It is called once, while the package is written,
+	// and the reader is closed after Size bytes have been copied.
+	Open func() (io.ReadCloser, error)
+	// MTime, when set, is the entry's modification time; it is clamped to Package.MTime (an
+	// entry newer than that gets Package.MTime). Zero means Package.MTime.
+	MTime time.Time
+}
+
+// Package is everything a .deb holds.
+type Package struct {
+	// Control holds the control fields: Package, Version, Architecture, Maintainer and
+	// Description are required; Depends and the other relation fields are checked and written
+	// in canonical form; Installed-Size is computed (a given value is replaced). Fields are
+	// written in dpkg-gencontrol's order, unknown fields after the known ones.
+	Control control.Paragraph
+	// Entries in any order: they are sorted, and missing parent directories are added
+	// (root:root 0755).
+	Entries []Entry
+	// Conffiles are absolute paths of regular files in Entries.
+	Conffiles []string
+	// Scripts maps "preinst", "postinst", "prerm", "postrm" and "config" to their content,
+	// which must start with "#!"; they are written 0755.
+	Scripts map[string][]byte
+	// Triggers is the optional triggers control file.
+	Triggers []byte
+	// Compression of both tar members: "gzip" (the default when empty), "xz", "zstd" or
+	// "none" (control.tar and data.tar uncompressed, as dpkg-deb -Znone writes them).
+	Compression string
+	// Level is the compression level; 0 means the compressor's default (gzip 6, zstd 3, xz 6).
+	Level int
+	// MTime is the modification time of every member and tar entry (entries with an earlier
+	// MTime of their own keep it). It is the clamp from SOURCE_DATE_EPOCH, or a fixed date the
+	// caller chooses; Write never reads the clock. Zero means DefaultMTime.
+	MTime time.Time
+	// TempDir is where the compressed data.tar is staged while the package is written. Empty
+	// means the output file's directory for WriteFile and os.TempDir() for Write.
+	TempDir string
+}
+
+// DefaultMTime is the modification time used when Package.MTime is zero: 2020-01-01 UTC.
+func DefaultMTime() time.Time { return time.Unix(1577836800, 0).UTC() }
+
+// Result describes a written package.
+type Result struct {
+	// Path is the file WriteFile wrote; empty for Write.
+	Path string `json:"path,omitempty"`
+	// Size, MD5 and SHA256 describe the whole .deb file, as a Packages index lists them.
+	Size   int64  `json:"size"`
+	MD5    string `json:"md5"`
+	SHA256 string `json:"sha256"`
+	// InstalledSize is the Installed-Size field, in KiB.
+	InstalledSize int64 `json:"installed_size"`
+	// Control is the control file as written into the package.
+	Control control.Paragraph `json:"control"`
+	// Files counts the data.tar entries (the root directory included).
+	Files int `json:"files"`
+}
+
+// Filename returns the Debian file name of the package: NAME_VERSION_ARCH.deb, the version
+// without its epoch.
+func Filename(c control.Paragraph) string {
+	v := c.Get("Version")
+	if i := strings.IndexByte(v, ':'); i >= 0 {
+		v = v[i+1:]
+	}
+	return c.Get("Package") + "_" + v + "_" + c.Get("Architecture") + ".deb"
+}
+
+// Script names a package may carry.
+var scriptNames = []string{"preinst", "postinst", "prerm", "postrm", "config"}
+
+func isScript(name string) bool {
+	for _, s := range scriptNames {
+		if s == name {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,150 @@
+package deb
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestDpkgDeb checks packages in every compression with the real dpkg-deb: --info, --field,
+// --contents (owners, modes, symlinks, empty dirs, the long path), --extract and md5sum -c.
+func TestDpkgDeb(t *testing.T) {
+	need(t, "dpkg-deb")
+	need(t, "md5sum")
+	for _, comp := range compressions {
+		t.Run(comp, func(t *testing.T) {
+			dir := t.TempDir()
+			deb := filepath.Join(dir, "x.deb")
+			p := samplePackage("upds-test-dpkgdeb", comp)
+			res, err := WriteFile(deb, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := os.Stat(deb)
+			if err != nil || st.Size() != res.Size || st.Mode().Perm() != 0o644 {
+				t.Fatalf("stat: %v %v, result size %d", st, err, res.Size)
+			}
+			info := run(t, "dpkg-deb", "--info", deb)
+			for _, want := range []string{"Package: upds-test-dpkgdeb", "Version: 1:1.2.3-1",
+				"Depends: dpkg (>= 1.19), base-files | base-passwd", " It has a second paragraph.", " .\n"} {
+				if !strings.Contains(info, want) {
+					t.Errorf("dpkg-deb --info lacks %q:\n%s", want, info)
+				}
+			}
+			suffix := memberSuffix(comp)
+			if !strings.Contains(info, "control.tar"+suffix) && comp != "none" {
+				t.Logf("info: %s", info)
+			}
+			if got := strings.TrimSpace(run(t, "dpkg-deb", "--field", deb, "Installed-Size")); got != "32" || res.InstalledSize != 32 {
+				// 22 directories (the root included), 1 symlink, 5 small files, one of 5000 bytes (5 KiB), one empty.
+				t.Errorf("Installed-Size %s (result %d), want 32", got, res.InstalledSize)
+			}
+			contents := run(t, "dpkg-deb", "--contents", deb)
+			for _, re := range []string{
+				`(?m)^drwxr-xr-x root/root +0 2024-05-01 12:00 \./$`,
+				`(?m)^-rw-r----- www-data/www-data +3 .* \./srv/upds-test-dpkgdeb/app\.py\.owned$`,
+				`(?m)^-rwxr-xr-x root/root +18 .* \./srv/upds-test-dpkgdeb/run\.sh$`,
+				`(?m)^lrwxrwxrwx root/root +0 .* \./srv/upds-test-dpkgdeb/current -> app\.py$`,
+				`(?m)^drwxr-x--- www-data/www-data +0 .* \./var/lib/upds-test-dpkgdeb/$`,
+				`(?m)^drwxrwsr-x nobody/nogroup +0 .* \./var/lib/upds-test-dpkgdeb/shared/$`,
+				`(?m)^-rw-r--r-- root/root +0 .* \./srv/upds-test-dpkgdeb/empty$`,
+				`(?m)^-rw-r--r-- root/root +5000 .* \.` + regexp.QuoteMeta(longPath) + `$`,
+			} {
+				if !regexp.MustCompile(re).MatchString(contents) {
+					t.Errorf("dpkg-deb --contents does not match %s:\n%s", re, contents)
+				}
+			}
+			// Numeric ids: GNU tar shows them with --numeric-owner.
+			tarOut, err := exec.Command("sh", "-c", "dpkg-deb --fsys-tarfile "+deb+" | tar -tv --numeric-owner").CombinedOutput()
+			if err != nil {
+				t.Fatalf("tar: %v\n%s", err, tarOut)
+			}
+			if !strings.Contains(string(tarOut), "33/33") || !strings.Contains(string(tarOut), "65534/65534") {
+				t.Errorf("numeric ids missing:\n%s", tarOut)
+			}
+			// Entries are sorted, the root first, parents before children.
+			var names []string
+			for _, l := range strings.Split(strings.TrimSpace(contents), "\n") {
+				f := strings.Fields(l)
+				names = append(names, f[5])
+			}
+			if names[0] != "./" {
+				t.Errorf("first entry %q", names[0])
+			}
+			for i := 1; i < len(names); i++ {
+				if strings.TrimSuffix(names[i-1], "/") >= strings.TrimSuffix(names[i], "/") {
+					t.Errorf("order: %q before %q", names[i-1], names[i])
+				}
+			}
+			// Extract and check md5sums against the extracted tree.
+			root := filepath.Join(dir, "root")
+			run(t, "dpkg-deb", "--extract", deb, root)
+			ctl := filepath.Join(dir, "ctl")
+			run(t, "dpkg-deb", "--control", deb, ctl)
+			cmd := exec.Command("md5sum", "--quiet", "-c", filepath.Join(ctl, "md5sums"))
+			cmd.Dir = root
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("md5sum -c: %v\n%s", err, out)
+			}
+			sums, _ := os.ReadFile(filepath.Join(ctl, "md5sums"))
+			if n := strings.Count(string(sums), "\n"); n != 6 {
+				t.Errorf("md5sums has %d lines, want 6:\n%s", n, sums)
+			}
+			conff, _ := os.ReadFile(filepath.Join(ctl, "conffiles"))
+			if string(conff) != "/etc/upds-test-dpkgdeb/app.conf\n" {
+				t.Errorf("conffiles = %q", conff)
+			}
+			if target, err := os.Readlink(filepath.Join(root, "srv/upds-test-dpkgdeb/current")); err != nil || target != "app.py" {
+				t.Errorf("symlink: %q %v", target, err)
+			}
+			if fi, err := os.Stat(filepath.Join(root, "var/lib/upds-test-dpkgdeb/shared")); err != nil || !fi.IsDir() {
+				t.Errorf("empty dir: %v", err)
+			}
+		})
+	}
+}
+
+// TestInstalledSize compares Installed-Size with what dpkg-gencontrol computes on the
+// extracted tree.
+func TestInstalledSize(t *testing.T) {
+	need(t, "dpkg-gencontrol")
+	dir := t.TempDir()
+	deb := filepath.Join(dir, "x.deb")
+	res, err := WriteFile(deb, samplePackage("upds-test-size", "gzip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(dir, "src")
+	must(t, os.MkdirAll(filepath.Join(src, "debian"), 0o755))
+	run(t, "dpkg-deb", "--extract", deb, filepath.Join(src, "debian/tmp"))
+	must(t, os.WriteFile(filepath.Join(src, "debian/control"), []byte(
+		"Source: upds-test-size\nMaintainer: T <t@example.com>\n\nPackage: upds-test-size\nArchitecture: all\nDescription: x\n y\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(src, "debian/changelog"), []byte(
+		"upds-test-size (1.0) unstable; urgency=medium\n\n  * x\n\n -- T <t@example.com>  Mon, 01 Jan 2024 00:00:00 +0000\n"), 0o644))
+	cmd := exec.Command("dpkg-gencontrol", "-pupds-test-size", "-Pdebian/tmp", "-O")
+	cmd.Dir = src
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("dpkg-gencontrol: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`(?m)^Installed-Size: (\d+)$`).FindStringSubmatch(string(out))
+	if m == nil {
+		t.Fatalf("no Installed-Size in:\n%s", out)
+	}
+	if want := m[1]; want != res.Control.Get("Installed-Size") || want != fmtInt(res.InstalledSize) {
+		t.Errorf("Installed-Size %s (result %d), dpkg-gencontrol says %s", res.Control.Get("Installed-Size"), res.InstalledSize, want)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func fmtInt(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,415 @@
+package deb
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+
+	"github.com/blakesmith/ar"
+	"github.com/klauspost/compress/zstd"
+	"github.com/klauspost/pgzip"
+	"github.com/ulikunitz/xz"
+)
+
+// Write validates p and writes it as a .deb to w. The compressed data.tar is staged in a
+// temporary file (see Package.TempDir) and streamed into w, so memory stays bounded whatever
+// the package size. Nothing is written to w when validation fails.
+func Write(w io.Writer, p *Package) (*Result, error) {
+	pl, err := prepare(p)
+	if err != nil {
+		return nil, fmt.Errorf("deb %s: %w", p.Control.Get("Package"), err)
+	}
+	dir := p.TempDir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	res, err := pl.write(w, dir)
+	if err != nil {
+		return nil, fmt.Errorf("deb %s: %w", p.Control.Get("Package"), err)
+	}
+	return res, nil
+}
+
+// WriteFile writes the package to path atomically: to a temporary name in the same directory,
+// synced, then renamed; the file is mode 0644. On error nothing is left at path (an existing
+// file there is untouched).
+func WriteFile(path string, p *Package) (res *Result, err error) {
+	pl, err := prepare(p)
+	if err != nil {
+		return nil, fmt.Errorf("deb %s: %w", p.Control.Get("Package"), err)
+	}
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("deb %s: %w", p.Control.Get("Package"), err)
+		}
+	}()
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	tmpDir := p.TempDir
+	if tmpDir == "" {
+		tmpDir = dir
+	}
+	bw := bufio.NewWriterSize(f, 256<<10)
+	if res, err = pl.write(bw, tmpDir); err != nil {
+		return nil, err
+	}
+	if err = bw.Flush(); err != nil {
+		return nil, err
+	}
+	if err = f.Chmod(0o644); err != nil {
+		return nil, err
+	}
+	if err = f.Sync(); err != nil {
+		return nil, err
+	}
+	if err = f.Close(); err != nil {
+		return nil, err
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return nil, err
+	}
+	if d, derr := os.Open(dir); derr == nil {
+		d.Sync() // best effort: make the rename durable
+		d.Close()
+	}
+	res.Path = path
+	return res, nil
+}
+
+// memberSuffix is the ar member suffix for a compression.
+func memberSuffix(c string) string {
+	switch c {
+	case "gzip":
+		return ".gz"
+	case "xz":
+		return ".xz"
+	case "zstd":
+		return ".zst"
+	}
+	return ""
+}
+
+// compressor wraps w in the chosen compressor. Every setting that changes the output is fixed
+// here (not taken from the machine), so the same input gives the same bytes everywhere.
+func compressor(w io.Writer, c string, level int) (io.WriteCloser, error) {
+	switch c {
+	case "gzip":
+		z, err := pgzip.NewWriterLevel(w, level)
+		if err != nil {
+			return nil, err
+		}
+		// 1 MiB blocks (each seeded with the previous 32 KiB, so the ratio stays that of
+		// gzip); the block size fixes the output, the number in flight only the speed.
+		if err := z.SetConcurrency(1<<20, 2*runtime.GOMAXPROCS(0)); err != nil {
+			return nil, err
+		}
+		return z, nil
+	case "zstd":
+		return zstd.NewWriter(w,
+			zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)),
+			zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+			zstd.WithEncoderCRC(true))
+	case "xz":
+		return newXZWriter(w, level)
+	case "none":
+		return nopCloser{w}, nil
+	}
+	return nil, fmt.Errorf("unknown compression %q", c)
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+// xzDictCap is xz's preset dictionary size for each level.
+var xzDictCap = [...]int{0: 256 << 10, 1: 1 << 20, 2: 2 << 20, 3: 4 << 20, 4: 4 << 20, 5: 8 << 20, 6: 8 << 20, 7: 16 << 20, 8: 32 << 20, 9: 64 << 20}
+
+func newXZWriter(w io.Writer, level int) (io.WriteCloser, error) {
+	cfg := xz.WriterConfig{DictCap: xzDictCap[level], CheckSum: xz.CRC64}
+	return cfg.NewWriter(w)
+}
+
+// tarHeader makes the GNU-format header dpkg-deb itself writes.
+func tarHeader(it *item) *tar.Header {
+	h := &tar.Header{
+		Name:    "." + it.Path,
+		Mode:    it.mode,
+		Uid:     it.uid,
+		Gid:     it.gid,
+		Uname:   it.uname,
+		Gname:   it.gname,
+		ModTime: it.mtime,
+		Format:  tar.FormatGNU,
+	}
+	switch it.Type {
+	case TypeDir:
+		h.Typeflag = tar.TypeDir
+		if it.Path != "/" {
+			h.Name += "/"
+		}
+	case TypeSymlink:
+		h.Typeflag = tar.TypeSymlink
+		h.Linkname = it.Target
+	case TypeFile:
+		h.Typeflag = tar.TypeReg
+		h.Size = it.Size
+	}
+	return h
+}
+
+// countWriter counts bytes.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// writeData writes data.tar through the compressor to w and returns the md5sums file.
+func (pl *plan) writeData(w io.Writer) ([]byte, error) {
+	zw, err := compressor(w, pl.compression, pl.level)
+	if err != nil {
+		return nil, err
+	}
+	tw := tar.NewWriter(zw)
+	var sums bytes.Buffer
+	h := md5.New()
+	buf := make([]byte, 256<<10)
+	for i := range pl.items {
+		it := &pl.items[i]
+		if err := tw.WriteHeader(tarHeader(it)); err != nil {
+			zw.Close()
+			return nil, fmt.Errorf("data.tar: %s: %w", it.Path, err)
+		}
+		if it.Type != TypeFile {
+			continue
+		}
+		if err := copyFile(tw, h, it, buf); err != nil {
+			zw.Close()
+			return nil, fmt.Errorf("data.tar: %s: %w", it.Path, err)
+		}
+		var sum [md5.Size]byte
+		fmt.Fprintf(&sums, "%x  %s\n", h.Sum(sum[:0]), it.Path[1:])
+	}
+	if err := tw.Close(); err != nil {
+		zw.Close()
+		return nil, fmt.Errorf("data.tar: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, fmt.Errorf("data.tar: %w", err)
+	}
+	return sums.Bytes(), nil
+}
+
+// copyFile copies exactly it.Size bytes of the file into tw, hashing them into h.
+func copyFile(tw io.Writer, h hash.Hash, it *item, buf []byte) error {
+	h.Reset()
+	rc, err := it.Open()
+	if err != nil {
+		return err
+	}
+	n, err := io.CopyBuffer(io.MultiWriter(tw, h), io.LimitReader(rc, it.Size), buf)
+	if err != nil {
+		rc.Close()
+		return err
+	}
+	if n != it.Size {
+		rc.Close()
+		return fmt.Errorf("file has %d bytes, want %d: it changed while the package was written", n, it.Size)
+	}
+	var probe [1]byte
+	if m, _ := rc.Read(probe[:]); m > 0 {
+		rc.Close()
+		return fmt.Errorf("file is longer than %d bytes: it changed while the package was written", it.Size)
+	}
+	return rc.Close()
+}
+
+// controlTar builds the compressed control.tar in memory (it is small: the control file,
+// md5sums, conffiles, scripts, triggers).
+func (pl *plan) controlTar(md5sums []byte) ([]byte, error) {
+	ctl, err := pl.control.Bytes()
+	if err != nil {
+		return nil, err
+	}
+	type member struct {
+		name string
+		mode int64
+		data []byte
+	}
+	members := []member{{"control", 0o644, ctl}}
+	if len(md5sums) > 0 {
+		members = append(members, member{"md5sums", 0o644, md5sums})
+	}
+	if len(pl.conffiles) > 0 {
+		members = append(members, member{"conffiles", 0o644, []byte(strings.Join(pl.conffiles, "\n") + "\n")})
+	}
+	for name, body := range pl.pkg.Scripts {
+		members = append(members, member{name, 0o755, body})
+	}
+	if len(bytes.TrimSpace(pl.pkg.Triggers)) > 0 {
+		members = append(members, member{"triggers", 0o644, pl.pkg.Triggers})
+	}
+	sort.Slice(members, func(i, j int) bool { return members[i].name < members[j].name })
+
+	var out bytes.Buffer
+	zw, err := compressor(&out, pl.compression, pl.level)
+	if err != nil {
+		return nil, err
+	}
+	tw := tar.NewWriter(zw)
+	hdr := func(name string, typ byte, mode, size int64) *tar.Header {
+		return &tar.Header{Name: name, Typeflag: typ, Mode: mode, Size: size, Uname: "root", Gname: "root",
+			ModTime: pl.mtime, Format: tar.FormatGNU}
+	}
+	if err := tw.WriteHeader(hdr("./", tar.TypeDir, 0o755, 0)); err != nil {
+		return nil, err
+	}
+	for _, m := range members {
+		if err := tw.WriteHeader(hdr("./"+m.name, tar.TypeReg, m.mode, int64(len(m.data)))); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(m.data); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+// evenWriter hands blakesmith/ar's Writer only even-sized writes until the last one: that
+// writer pads after every odd-sized Write call, not only at the end of a member.
+type evenWriter struct {
+	w       io.Writer
+	pending []byte // 0 or 1 byte
+	buf     []byte
+}
+
+func (e *evenWriter) Write(p []byte) (int, error) {
+	total := len(p)
+	if len(e.pending) == 1 && len(p) > 0 {
+		e.buf = append(e.buf[:0], e.pending[0], p[0])
+		if _, err := e.w.Write(e.buf); err != nil {
+			return 0, err
+		}
+		e.pending = e.pending[:0]
+		p = p[1:]
+	}
+	if len(p)%2 == 1 {
+		e.pending = append(e.pending[:0], p[len(p)-1])
+		p = p[:len(p)-1]
+	}
+	if len(p) > 0 {
+		if _, err := e.w.Write(p); err != nil {
+			return 0, err
+		}
+	}
+	return total, nil
+}
+
+func (e *evenWriter) Close() error {
+	if len(e.pending) == 1 {
+		_, err := e.w.Write(e.pending)
+		e.pending = e.pending[:0]
+		return err
+	}
+	return nil
+}
+
+func (pl *plan) write(w io.Writer, tmpDir string) (*Result, error) {
+	tmp, err := os.CreateTemp(tmpDir, ".upds-data-*.tar")
+	if err != nil {
+		return nil, fmt.Errorf("stage data.tar: %w", err)
+	}
+	defer func() {
+		tmp.Close()
+		os.Remove(tmp.Name())
+	}()
+	bw := bufio.NewWriterSize(tmp, 256<<10)
+	md5sums, err := pl.writeData(bw)
+	if err != nil {
+		return nil, err
+	}
+	if err := bw.Flush(); err != nil {
+		return nil, fmt.Errorf("stage data.tar: %w", err)
+	}
+	dataSize, err := tmp.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	ctl, err := pl.controlTar(md5sums)
+	if err != nil {
+		return nil, fmt.Errorf("control.tar: %w", err)
+	}
+
+	sha, md := sha256.New(), md5.New()
+	cw := &countWriter{w: io.MultiWriter(w, sha, md)}
+	aw := ar.NewWriter(cw)
+	if err := aw.WriteGlobalHeader(); err != nil {
+		return nil, err
+	}
+	suffix := memberSuffix(pl.compression)
+	put := func(name string, size int64, r io.Reader) error {
+		if err := aw.WriteHeader(&ar.Header{Name: name, ModTime: pl.mtime, Mode: 0o644, Size: size}); err != nil {
+			return err
+		}
+		ew := &evenWriter{w: aw}
+		n, err := io.CopyBuffer(ew, r, make([]byte, 1<<20))
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if n != size {
+			return fmt.Errorf("%s: copied %d bytes, want %d", name, n, size)
+		}
+		return ew.Close()
+	}
+	if err := put("debian-binary", 4, strings.NewReader("2.0\n")); err != nil {
+		return nil, err
+	}
+	if err := put("control.tar"+suffix, int64(len(ctl)), bytes.NewReader(ctl)); err != nil {
+		return nil, err
+	}
+	if err := put("data.tar"+suffix, dataSize, tmp); err != nil {
+		return nil, err
+	}
+	return &Result{
+		Size:          cw.n,
+		MD5:           hex.EncodeToString(md.Sum(nil)),
+		SHA256:        hex.EncodeToString(sha.Sum(nil)),
+		InstalledSize: pl.installed,
+		Control:       pl.control.Clone(),
+		Files:         len(pl.items),
+	}, nil
+}
