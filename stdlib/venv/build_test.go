@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/upds/upds/stdlib/venv/wheeltest"
@@ -222,5 +223,40 @@ func assertEmpty(t testing.TB, dir string) {
 			names = append(names, e.Name())
 		}
 		t.Errorf("staging %s not empty: %v", dir, names)
+	}
+}
+
+// Two builds of the same spec under different staging dirs and umasks give the same tree, and
+// a wheel named by path does not leave the project's path behind (direct_url.json).
+func TestBuildReproducible(t *testing.T) {
+	needPython(t)
+	proj := newProject(t, "./wheels/hello_app-2.1-py3-none-any.whl\nhello-lib\n")
+	spec := Spec{Name: "repro", Requirements: []string{"requirements.txt"}, ProjectDir: proj,
+		PipArgs: []string{"--no-index", "--find-links", "wheels"}}
+	old := syscall.Umask(0o077)
+	a, _ := build(t, spec, t.TempDir())
+	syscall.Umask(0o022)
+	b, _ := build(t, spec, t.TempDir())
+	syscall.Umask(old)
+	if out, err := exec.Command("diff", "-r", "--no-dereference", a.Dir, b.Dir).CombinedOutput(); err != nil {
+		t.Errorf("two builds differ:\n%s", out)
+	}
+	checkNoLeak(t, a.Dir, proj)
+	if m, _ := filepath.Glob(filepath.Join(a.Dir, "lib", "*", "site-packages", "hello_app-2.1.dist-info", "direct_url.json")); len(m) != 0 {
+		t.Errorf("direct_url.json kept: %v", m)
+	}
+	if rec, _ := filepath.Glob(filepath.Join(a.Dir, "lib", "*", "site-packages", "hello_app-2.1.dist-info", "RECORD")); len(rec) != 1 {
+		t.Errorf("RECORD: %v", rec)
+	} else if data, _ := os.ReadFile(rec[0]); !strings.Contains(string(data), "INSTALLER") || strings.Contains(string(data), "direct_url.json") {
+		t.Errorf("RECORD still lists direct_url.json or lost entries:\n%s", data)
+	}
+	for p, want := range map[string]os.FileMode{"": 0o755, "bin/hello": 0o755, "pyvenv.cfg": 0o644, "lib": 0o755} {
+		info, err := os.Lstat(filepath.Join(a.Dir, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Mode().Perm() != want {
+			t.Errorf("%q mode %o, want %o", p, info.Mode().Perm(), want)
+		}
 	}
 }

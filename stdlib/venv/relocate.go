@@ -26,11 +26,13 @@ type relocator struct {
 	forbidden []string // paths that must not appear anywhere afterwards (root, the work dir)
 
 	modified map[string]bool // files rewritten, relative to root
+	removed  map[string]bool // files deleted, relative to root
 	elfFiles []string        // compiled files, relative to root
 }
 
 func (r *relocator) run() error {
 	r.modified = map[string]bool{}
+	r.removed = map[string]bool{}
 	if err := r.removeBytecode(); err != nil {
 		return err
 	}
@@ -40,7 +42,13 @@ func (r *relocator) run() error {
 	if err := r.interpreterLinks(); err != nil {
 		return err
 	}
+	if err := r.dropDirectURLs(); err != nil {
+		return err
+	}
 	if err := r.rewriteFiles(); err != nil {
+		return err
+	}
+	if err := r.normalizeModes(); err != nil {
 		return err
 	}
 	if err := r.updateRecords(); err != nil {
@@ -238,7 +246,7 @@ func (r *relocator) shebang(data []byte) []byte {
 // updateRecords refreshes the sha256 and size of rewritten files in the RECORD files of the
 // installed distributions, so that the metadata stays true.
 func (r *relocator) updateRecords() error {
-	if len(r.modified) == 0 {
+	if len(r.modified) == 0 && len(r.removed) == 0 {
 		return nil
 	}
 	records, err := filepath.Glob(filepath.Join(r.root, "lib", "python*", "site-packages", "*.dist-info", "RECORD"))
@@ -264,13 +272,20 @@ func (r *relocator) updateRecord(rec string) error {
 	}
 	sitePackages := filepath.Dir(filepath.Dir(rec))
 	changed := false
+	kept := rows[:0]
 	for _, row := range rows {
-		if len(row) < 3 || row[1] == "" {
+		if len(row) < 3 {
+			kept = append(kept, row)
 			continue
 		}
 		p := filepath.Clean(filepath.Join(sitePackages, row[0]))
 		rp, err := filepath.Rel(r.root, p)
-		if err != nil || !r.modified[rp] {
+		if err == nil && r.removed[rp] {
+			changed = true
+			continue
+		}
+		kept = append(kept, row)
+		if err != nil || row[1] == "" || !r.modified[rp] {
 			continue
 		}
 		content, err := os.ReadFile(p)
@@ -287,7 +302,7 @@ func (r *relocator) updateRecord(rec string) error {
 	}
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
-	if err := w.WriteAll(rows); err != nil {
+	if err := w.WriteAll(kept); err != nil {
 		return err
 	}
 	info, err := os.Stat(rec)
@@ -341,4 +356,57 @@ func (r *relocator) scan() error {
 		return fmt.Errorf("the build path %s is still in %s%s (binary files are not rewritten)", r.root, strings.Join(leaks, ", "), more)
 	}
 	return nil
+}
+
+// dropDirectURLs removes the direct_url.json (PEP 610) of distributions installed from a local
+// file or directory: it records the build machine's path (file:///home/.../wheels/x.whl), which
+// means nothing on the server and would make the package depend on where it was built. The
+// distribution then looks installed from an index, which is what a deployed venv is.
+func (r *relocator) dropDirectURLs() error {
+	files, err := filepath.Glob(filepath.Join(r.root, "lib", "python*", "site-packages", "*.dist-info", "direct_url.json"))
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		if !bytes.Contains(data, []byte(`"file:`)) {
+			continue
+		}
+		if err := os.Remove(f); err != nil {
+			return err
+		}
+		rp, _ := filepath.Rel(r.root, f)
+		r.removed[rp] = true
+	}
+	return nil
+}
+
+// normalizeModes makes the tree independent of the build machine's umask: directories 0755,
+// files 0755 when executable and 0644 otherwise.
+func (r *relocator) normalizeModes() error {
+	return filepath.WalkDir(r.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		var mode fs.FileMode
+		switch {
+		case d.IsDir():
+			mode = 0o755
+		case d.Type().IsRegular():
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			mode = 0o644
+			if info.Mode()&0o100 != 0 {
+				mode = 0o755
+			}
+		default:
+			return nil
+		}
+		return os.Chmod(p, mode)
+	})
 }

@@ -16,6 +16,8 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 )
 
 // Spec describes a virtualenv to build.
@@ -259,6 +261,10 @@ func run(ctx context.Context, bin string, args, env []string, dir string, out io
 	cmd.Stdout = out
 	cmd.Stderr = out
 	cmd.Stdin = nil
+	// pip starts build backends and compilers: cancel them all.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
 	return cmd.Run()
 }
 
