@@ -127,7 +127,7 @@ func TestSatisfies(t *testing.T) {
 
 func TestString(t *testing.T) {
 	for in, want := range map[string]string{
-		"1.0": "1.0", "0:1.0": "1.0", "3:1.0-1": "3:1.0-1", " 1.0-0 ": "1.0-0", "01:2": "1:2",
+		"1.0": "1.0", "0:1.0": "1.0", "3:1.0-1": "3:1.0-1", " 1.0-0 ": "1.0-0", "01:2": "1:2", "0:1:2": "0:1:2", "1:2:3": "1:2:3",
 	} {
 		if got := MustParse(in).String(); got != want {
 			t.Errorf("MustParse(%q).String() = %q; want %q", in, got, want)

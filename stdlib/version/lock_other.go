@@ -1,0 +1,8 @@
+//go:build !unix
+
+package version
+
+import "os"
+
+// flock is a no-op where flock(2) does not exist: bumps are not serialised between processes.
+func flock(f *os.File) error { return nil }
