@@ -13,12 +13,12 @@ import (
 )
 
 // content returns an Open function for in-memory content.
-func content(s string) func() (io.ReadCloser, error) {
+func memOpen(s string) func() (io.ReadCloser, error) {
 	return func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(s)), nil }
 }
 
 func fileEntry(p, body string, mode fs.FileMode) Entry {
-	return Entry{Path: p, Type: TypeFile, Mode: mode, Size: int64(len(body)), Open: content(body)}
+	return Entry{Path: p, Type: TypeFile, Mode: mode, Size: int64(len(body)), Open: memOpen(body)}
 }
 
 // longPath is a venv-like path of more than 300 characters.
@@ -47,7 +47,7 @@ func samplePackage(name, compression string) *Package {
 		Entries: []Entry{
 			fileEntry("/srv/"+name+"/app.py", "print('hello')\n", 0o644),
 			{Path: "/srv/" + name + "/app.py.owned", Type: TypeFile, Mode: 0o640, Owner: "www-data", Group: "www-data",
-				UID: -1, GID: -1, Size: 3, Open: content("abc")},
+				UID: -1, GID: -1, Size: 3, Open: memOpen("abc")},
 			fileEntry("/srv/"+name+"/run.sh", "#!/bin/sh\necho hi\n", 0o755),
 			fileEntry("/etc/"+name+"/app.conf", "key = value\n", 0o644),
 			fileEntry("/srv/"+name+"/empty", "", 0),

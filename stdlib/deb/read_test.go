@@ -1,0 +1,205 @@
+package deb
+
+import (
+	"archive/tar"
+	"bytes"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/blakesmith/ar"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func TestReadRoundTrip(t *testing.T) {
+	for _, comp := range compressions {
+		t.Run(comp, func(t *testing.T) {
+			p := samplePackage("upds-test-read", comp)
+			p.Scripts = map[string][]byte{"postinst": []byte("#!/bin/sh\nset -e\n")}
+			p.Triggers = []byte("interest-noawait /usr/share/upds\n")
+			var b bytes.Buffer
+			p.TempDir = t.TempDir()
+			res, err := Write(&b, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, err := Read(bytes.NewReader(b.Bytes()), ReadOptions{Files: true, Verify: true, Hash: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(info.Control, res.Control) {
+				t.Errorf("control:\n%v\n%v", info.Control, res.Control)
+			}
+			if info.Size != res.Size || info.MD5 != res.MD5 || info.SHA256 != res.SHA256 {
+				t.Errorf("hashes: read %d %s %s, wrote %d %s %s", info.Size, info.MD5, info.SHA256, res.Size, res.MD5, res.SHA256)
+			}
+			if info.ControlCompression != comp || info.DataCompression != comp {
+				t.Errorf("compression %s/%s", info.ControlCompression, info.DataCompression)
+			}
+			if !reflect.DeepEqual(info.Conffiles, p.Conffiles) {
+				t.Errorf("conffiles %v", info.Conffiles)
+			}
+			if string(info.Scripts["postinst"]) != "#!/bin/sh\nset -e\n" || string(info.Triggers) != string(p.Triggers) {
+				t.Errorf("scripts %q triggers %q", info.Scripts, info.Triggers)
+			}
+			if len(info.Files) != res.Files || info.Files[0].Path != "/" {
+				t.Fatalf("%d files, want %d", len(info.Files), res.Files)
+			}
+			if len(info.MD5Sums) != 6 || info.MD5Sums["/srv/upds-test-read/empty"] != "d41d8cd98f00b204e9800998ecf8427e" {
+				t.Errorf("md5sums %v", info.MD5Sums)
+			}
+			byPath := map[string]FileInfo{}
+			for _, f := range info.Files {
+				byPath[f.Path] = f
+			}
+			for _, e := range p.Entries {
+				f, ok := byPath[e.Path]
+				if !ok {
+					t.Errorf("%s missing", e.Path)
+					continue
+				}
+				if f.Type != e.Type || f.Size != e.Size || f.Target != e.Target {
+					t.Errorf("%s: %+v vs %+v", e.Path, f, e)
+				}
+			}
+			own := byPath["/srv/upds-test-read/app.py.owned"]
+			if own.Owner != "www-data" || own.UID != 33 || own.GID != 33 || own.Mode != 0o640 {
+				t.Errorf("owned: %+v", own)
+			}
+			if sh := byPath["/var/lib/upds-test-read/shared"]; sh.Mode != 0o775|os.ModeSetgid || sh.UID != 65534 {
+				t.Errorf("shared: %+v", sh)
+			}
+			// Without options only control.tar is decompressed.
+			quick, err := Read(bytes.NewReader(b.Bytes()), ReadOptions{})
+			if err != nil || quick.Files != nil || !reflect.DeepEqual(quick.Control, res.Control) {
+				t.Errorf("quick read: %v %+v", err, quick)
+			}
+		})
+	}
+}
+
+// TestReadDpkgDeb reads a package built by dpkg-deb itself.
+func TestReadDpkgDeb(t *testing.T) {
+	need(t, "dpkg-deb")
+	dir := t.TempDir()
+	root := filepath.Join(dir, "p")
+	must(t, os.MkdirAll(filepath.Join(root, "DEBIAN"), 0o755))
+	must(t, os.MkdirAll(filepath.Join(root, "usr/share/x"), 0o755))
+	must(t, os.WriteFile(filepath.Join(root, "DEBIAN/control"), []byte("Package: xx-dpkg\nVersion: 1.0\nArchitecture: all\nMaintainer: a <a@example.com>\nDescription: x\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(root, "usr/share/x/f"), []byte("hi\n"), 0o644))
+	must(t, os.Symlink("f", filepath.Join(root, "usr/share/x/l")))
+	for _, z := range []string{"gzip", "xz", "zstd", "none"} {
+		deb := filepath.Join(dir, z+".deb")
+		run(t, "dpkg-deb", "--root-owner-group", "-Z"+z, "-b", root, deb)
+		info, err := ReadFile(deb, ReadOptions{Files: true, Verify: true})
+		if err != nil {
+			t.Fatalf("%s: %v", z, err)
+		}
+		if info.Control.Get("Package") != "xx-dpkg" || len(info.Files) != 6 || info.DataCompression != z {
+			t.Errorf("%s: %+v", z, info)
+		}
+	}
+}
+
+// hostileDeb builds a .deb whose data.tar holds the given names.
+func hostileDeb(t *testing.T, names ...string) []byte {
+	t.Helper()
+	tarOf := func(entries map[string]string, order []string) []byte {
+		var b bytes.Buffer
+		tw := tar.NewWriter(&b)
+		for _, n := range order {
+			tw.WriteHeader(&tar.Header{Name: n, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(entries[n]))})
+			tw.Write([]byte(entries[n]))
+		}
+		tw.Close()
+		return b.Bytes()
+	}
+	ctl := tarOf(map[string]string{"./control": "Package: evil\nVersion: 1\nArchitecture: all\n"}, []string{"./control"})
+	data := map[string]string{}
+	for _, n := range names {
+		data[n] = "x"
+	}
+	dt := tarOf(data, names)
+	var out bytes.Buffer
+	aw := ar.NewWriter(&out)
+	aw.WriteGlobalHeader()
+	for _, m := range []struct {
+		name string
+		b    []byte
+	}{{"debian-binary", []byte("2.0\n")}, {"control.tar", ctl}, {"data.tar", dt}} {
+		aw.WriteHeader(&ar.Header{Name: m.name, Mode: 0o644, Size: int64(len(m.b))})
+		aw.Write(m.b)
+	}
+	return out.Bytes()
+}
+
+func TestReadRejects(t *testing.T) {
+	good := writeBytes(t, samplePackage("upds-test-bad", "gzip"))
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		want string
+	}{
+		{"dotdot", hostileDeb(t, "./usr/../../etc/passwd"), "escapes the package root"},
+		{"absolute", hostileDeb(t, "/etc/passwd"), "absolute path escapes"},
+		{"not ar", []byte("hello world, not a deb"), "not a Debian package"},
+		{"truncated", good[:len(good)/2], "truncated"},
+		{"no data", good[:8+60+4+60], "truncated"},
+		{"bad version", bytes.Replace(good, []byte("2.0\n"), []byte("3.0\n"), 1), "want 2.x"},
+		{"corrupt data", corrupt(good), ""},
+	} {
+		_, err := Read(bytes.NewReader(tc.in), ReadOptions{Files: true, Verify: true})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// corrupt flips a byte in the middle of data.tar.gz.
+func corrupt(b []byte) []byte {
+	c := append([]byte(nil), b...)
+	c[len(c)-len(c)/4] ^= 0xff
+	return c
+}
+
+func TestWriteTextGolden(t *testing.T) {
+	p := samplePackage("upds-test-text", "xz")
+	p.Scripts = map[string][]byte{"postinst": []byte("#!/bin/sh\nset -e\necho configured\n"), "prerm": []byte("#!/bin/sh\n")}
+	info, err := Read(bytes.NewReader(writeBytes(t, p)), ReadOptions{Files: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := info.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "inspect.golden")
+	if *update {
+		must(t, os.WriteFile(golden, b.Bytes(), 0o644))
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.String() != string(want) {
+		t.Errorf("WriteText differs from %s (go test -update rewrites it):\n%s", golden, b.String())
+	}
+	// The file list agrees with dpkg-deb -c on everything but column padding.
+	if _, err := exec.LookPath("dpkg-deb"); err == nil {
+		deb := filepath.Join(t.TempDir(), "x.deb")
+		p.TempDir = ""
+		if _, err := WriteFile(deb, p); err != nil {
+			t.Fatal(err)
+		}
+		want := strings.Fields(run(t, "dpkg-deb", "-c", deb))
+		got := strings.Fields(b.String()[strings.Index(b.String(), "Files:\n")+7:])
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("file list:\n%v\ndpkg-deb -c:\n%v", got, want)
+		}
+	}
+}
