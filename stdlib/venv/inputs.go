@@ -422,7 +422,9 @@ func (s *Spec) key(in *inputs, py *interpreter, toolVersion string) (string, err
 	field("python", py.Real, py.Version, py.Pip)
 	field("with-pip", fmt.Sprint(s.WithPip))
 	if s.WithPip {
-		field("ensurepip", py.Ensurepip...)
+		for _, w := range py.Ensurepip {
+			field("ensurepip", filepath.Base(w))
+		}
 	}
 	field("pip-args", s.PipArgs...)
 	root, _ := filepath.EvalSymlinks(s.ProjectDir)

@@ -128,18 +128,27 @@ func BenchmarkKey(b *testing.B) {
 	}
 }
 
-// BenchmarkBuild measures a first build of the test wheels (three wheels, one console script).
+// BenchmarkBuild measures a first build of the test wheels (three wheels, one console script),
+// with the venv holding only the requirements and with pip and setuptools shipped too.
 func BenchmarkBuild(b *testing.B) {
 	needPython(b)
 	proj := newProject(b, "hello-app\nextra-thing\n")
-	s := Spec{Name: "hello", Requirements: []string{"requirements.txt"}, ProjectDir: proj,
-		PipArgs: []string{"--no-index", "--find-links", "wheels"}}
-	staging := b.TempDir()
-	for b.Loop() {
-		res, err := Build(context.Background(), s, staging, nil)
-		if err != nil {
-			b.Fatal(err)
+	for _, withPip := range []bool{false, true} {
+		name := "requirements-only"
+		if withPip {
+			name = "with-pip"
 		}
-		os.RemoveAll(res.Dir)
+		b.Run(name, func(b *testing.B) {
+			s := Spec{Name: "hello", Requirements: []string{"requirements.txt"}, ProjectDir: proj, WithPip: withPip,
+				PipArgs: []string{"--no-index", "--find-links", "wheels"}}
+			staging := b.TempDir()
+			for b.Loop() {
+				res, err := Build(context.Background(), s, staging, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				os.RemoveAll(res.Dir)
+			}
+		})
 	}
 }

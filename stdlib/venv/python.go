@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 )
 
@@ -23,7 +24,7 @@ type interpreter struct {
 	XY        string   // "3.11"
 	SysPath   []string // sys.path of the interpreter (to find pip)
 	Pip       string   // the pip dist-info directory name, e.g. pip-23.0.1.dist-info ("" if none)
-	Ensurepip []string // names of the wheels ensurepip installs from
+	Ensurepip []string // the pip and setuptools wheels ensurepip would install
 }
 
 var versionedRE = regexp.MustCompile(`^python(\d+\.\d+)$`)
@@ -73,11 +74,17 @@ func resolveInterpreter(ctx context.Context, path string) (*interpreter, error) 
 			break
 		}
 	}
+	// The wheels ensurepip installs: Debian's python3-pip-whl and python3-setuptools-whl, or
+	// the interpreter's own bundled ones. The newest pip and setuptools of the first dir that has them.
 	for _, dir := range []string{"/usr/share/python-wheels", filepath.Join(filepath.Dir(real), "..", "lib", "python"+in.XY, "ensurepip", "_bundled")} {
-		if m, _ := filepath.Glob(filepath.Join(dir, "*.whl")); len(m) > 0 {
-			for _, w := range m {
-				in.Ensurepip = append(in.Ensurepip, filepath.Base(w))
+		for _, name := range []string{"pip", "setuptools"} {
+			if m, _ := filepath.Glob(filepath.Join(dir, name+"-*-py3-none-any.whl")); len(m) > 0 {
+				sort.Strings(m)
+				in.Ensurepip = append(in.Ensurepip, filepath.Clean(m[len(m)-1]))
 			}
+		}
+		if len(in.Ensurepip) > 0 {
+			break
 		}
 	}
 	return in, nil
