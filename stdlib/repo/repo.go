@@ -1,0 +1,329 @@
+// Package repo keeps a signed apt repository: uploads arrive in incoming/, Publish
+// validates them, moves them into the pool and rewrites the signed indexes atomically.
+package repo
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/upds/upds/stdlib/deb/control"
+)
+
+// Layout of a repository directory.
+const (
+	IncomingDir = "incoming" // uploads land here
+	PublicDir   = "public"   // what is served: dists/, pool/, key.asc
+	RejectedDir = "rejected" // refused uploads and their .reason files
+	PrivateDir  = "private"  // signing key, lock, index cache; never served
+	ConfigFile  = "repo.conf"
+
+	KeyFile       = "private/signing-key.asc" // armored private key, mode 0600
+	PublicKeyFile = "public/key.asc"          // armored public key
+	lockFile      = "private/publish.lock"
+)
+
+// Config is the repository configuration, stored as a deb822 paragraph in DIR/repo.conf.
+type Config struct {
+	Origin        string
+	Label         string
+	Suite         string        // "stable"
+	Codename      string        // defaults to Suite
+	Component     string        // "main"
+	Architectures []string      // e.g. amd64 arm64 all
+	Description   string        // optional
+	ValidFor      time.Duration // when > 0, Release gets Valid-Until: Date + ValidFor
+}
+
+// DefaultConfig returns the configuration Init uses when InitOptions leaves fields empty.
+func DefaultConfig() Config {
+	return Config{
+		Origin:        "upds",
+		Label:         "upds",
+		Suite:         "stable",
+		Codename:      "stable",
+		Component:     "main",
+		Architectures: []string{"amd64", "arm64", "all"},
+	}
+}
+
+func (c Config) validate() error {
+	for _, f := range []struct{ name, v string }{{"Suite", c.Suite}, {"Codename", c.Codename}, {"Component", c.Component}} {
+		if f.v == "" || strings.ContainsAny(f.v, "/ \t\n") || f.v == "." || f.v == ".." {
+			return fmt.Errorf("repo config: %s %q must be a non-empty word without '/'", f.name, f.v)
+		}
+	}
+	for _, f := range []struct{ name, v string }{{"Origin", c.Origin}, {"Label", c.Label}, {"Description", c.Description}} {
+		if strings.ContainsAny(f.v, "\n") {
+			return fmt.Errorf("repo config: %s must be one line", f.name)
+		}
+	}
+	if len(c.Architectures) == 0 {
+		return errors.New("repo config: no architectures")
+	}
+	seen := map[string]bool{}
+	for _, a := range c.Architectures {
+		if err := control.ValidArchitecture(a); err != nil || a == "any" || a == "source" {
+			return fmt.Errorf("repo config: bad architecture %q", a)
+		}
+		if seen[a] {
+			return fmt.Errorf("repo config: architecture %q listed twice", a)
+		}
+		seen[a] = true
+	}
+	if c.ValidFor < 0 {
+		return errors.New("repo config: Valid-For must not be negative")
+	}
+	return nil
+}
+
+func (c Config) paragraph() control.Paragraph {
+	var p control.Paragraph
+	p.Set("Origin", c.Origin)
+	p.Set("Label", c.Label)
+	p.Set("Suite", c.Suite)
+	p.Set("Codename", c.Codename)
+	p.Set("Component", c.Component)
+	p.Set("Architectures", strings.Join(c.Architectures, " "))
+	if c.Description != "" {
+		p.Set("Description", c.Description)
+	}
+	if c.ValidFor > 0 {
+		p.Set("Valid-For", c.ValidFor.String())
+	}
+	return p
+}
+
+// ReadConfig reads DIR/repo.conf.
+func ReadConfig(dir string) (Config, error) {
+	data, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return Config{}, fmt.Errorf("%s is not a repository (no %s; run upds repo init)", dir, ConfigFile)
+		}
+		return Config{}, err
+	}
+	p, err := control.ParseOne(bytes.NewReader(data))
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", filepath.Join(dir, ConfigFile), err)
+	}
+	c := Config{
+		Origin:        p.Get("Origin"),
+		Label:         p.Get("Label"),
+		Suite:         p.Get("Suite"),
+		Codename:      p.Get("Codename"),
+		Component:     p.Get("Component"),
+		Architectures: strings.Fields(p.Get("Architectures")),
+		Description:   p.Get("Description"),
+	}
+	if c.Codename == "" {
+		c.Codename = c.Suite
+	}
+	if v := p.Get("Valid-For"); v != "" {
+		if c.ValidFor, err = time.ParseDuration(v); err != nil {
+			return Config{}, fmt.Errorf("%s: Valid-For: %w", filepath.Join(dir, ConfigFile), err)
+		}
+	}
+	if err := c.validate(); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", filepath.Join(dir, ConfigFile), err)
+	}
+	return c, nil
+}
+
+// InitOptions configure Init. Empty fields take DefaultConfig values.
+type InitOptions struct {
+	Config
+	// KeyName and KeyEmail form the user ID of a generated key
+	// (default "upds repository <repo@localhost>").
+	KeyName, KeyEmail string
+	// ImportKey is an armored OpenPGP private key (ed25519 or RSA >= 3072, no
+	// passphrase) to use instead of generating one.
+	ImportKey []byte
+}
+
+// Init creates a repository in dir (which may exist but must not already hold a
+// repository): incoming/, public/ (dists/, pool/, key.asc), rejected/, private/ (0700)
+// with an ed25519 signing key (0600), and repo.conf. It then publishes the empty
+// repository so that apt can already use it.
+func Init(dir string, opt InitOptions) error {
+	c := DefaultConfig()
+	o := opt.Config
+	if o.Origin != "" {
+		c.Origin = o.Origin
+	}
+	if o.Label != "" {
+		c.Label = o.Label
+	}
+	if o.Suite != "" {
+		c.Suite = o.Suite
+		c.Codename = o.Suite
+	}
+	if o.Codename != "" {
+		c.Codename = o.Codename
+	}
+	if o.Component != "" {
+		c.Component = o.Component
+	}
+	if len(o.Architectures) > 0 {
+		c.Architectures = o.Architectures
+	}
+	c.Description = o.Description
+	c.ValidFor = o.ValidFor
+	if err := c.validate(); err != nil {
+		return err
+	}
+	for _, p := range []string{ConfigFile, KeyFile, PublicKeyFile, PublicDir + "/dists"} {
+		if _, err := os.Lstat(filepath.Join(dir, p)); err == nil {
+			return fmt.Errorf("repo init: %s already exists; refusing to overwrite a repository", filepath.Join(dir, p))
+		}
+	}
+	var priv, pub []byte
+	var err error
+	if len(opt.ImportKey) > 0 {
+		s, err := loadSigner(opt.ImportKey)
+		if err != nil {
+			return fmt.Errorf("repo init: import key: %w", err)
+		}
+		priv = opt.ImportKey
+		if pub, err = armoredPublic(s.entity); err != nil {
+			return fmt.Errorf("repo init: %w", err)
+		}
+	} else {
+		name, email := opt.KeyName, opt.KeyEmail
+		if name == "" {
+			name = "upds repository"
+		}
+		if email == "" {
+			email = "repo@localhost"
+		}
+		if priv, pub, err = newSigningKey(name, email); err != nil {
+			return fmt.Errorf("repo init: %w", err)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("repo init: %w", err)
+	}
+	for _, d := range []string{IncomingDir, PublicDir, PublicDir + "/pool", RejectedDir} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return fmt.Errorf("repo init: %w", err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(dir, PrivateDir), 0o700); err != nil {
+		return fmt.Errorf("repo init: %w", err)
+	}
+	if err := os.Chmod(filepath.Join(dir, PrivateDir), 0o700); err != nil {
+		return fmt.Errorf("repo init: %w", err)
+	}
+	// The key is written with O_EXCL: two concurrent inits cannot both succeed.
+	kf, err := os.OpenFile(filepath.Join(dir, KeyFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("repo init: %w", err)
+	}
+	_, err = kf.Write(priv)
+	if err == nil {
+		err = kf.Sync()
+	}
+	if cerr := kf.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("repo init: write key: %w", err)
+	}
+	if err := WriteFileAtomic(filepath.Join(dir, PublicKeyFile), pub, 0o644); err != nil {
+		return fmt.Errorf("repo init: %w", err)
+	}
+	conf, err := c.paragraph().Bytes()
+	if err != nil {
+		return fmt.Errorf("repo init: %w", err)
+	}
+	header := []byte("# upds apt repository configuration (deb822). Valid-For: e.g. 168h adds Valid-Until to Release.\n")
+	if err := WriteFileAtomic(filepath.Join(dir, ConfigFile), append(header, conf...), 0o644); err != nil {
+		return fmt.Errorf("repo init: %w", err)
+	}
+	if _, err := Publish(dir, PublishOptions{}); err != nil {
+		return fmt.Errorf("repo init: first publish: %w", err)
+	}
+	return nil
+}
+
+// lock takes the repository's exclusive publish lock; the returned function releases it.
+func lock(dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock repository: %w", err)
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock repository: %w", err)
+	}
+	return func() {
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		f.Close()
+	}, nil
+}
+
+// WriteFileAtomic writes data to path through a temporary file in the same
+// directory (fsync, rename, fsync of the directory): readers see the old content or
+// the new, never a mix. Parent directories are created.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp, err := writeTemp(dir, filepath.Base(path), data, perm)
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return syncDir(dir)
+}
+
+// writeTemp writes data to a new hidden temporary file in dir, synced, and returns its name.
+func writeTemp(dir, base string, data []byte, perm os.FileMode) (string, error) {
+	f, err := os.CreateTemp(dir, "."+base+".*.tmp")
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("write %s: %w", filepath.Join(dir, base), err)
+	}
+	return f.Name(), nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
