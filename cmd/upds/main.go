@@ -94,6 +94,8 @@ audits which versions run where.`,
 	root.AddCommand(
 		newRunCmd(g),
 		newTasksCmd(g),
+		newVersionCmd(g),
+		newBumpCmd(g),
 	)
 	for _, c := range root.Commands() {
 		c.Args = wrapArgs(c.Args)

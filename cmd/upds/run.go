@@ -11,13 +11,15 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/upds/upds/interp"
+	"github.com/upds/upds/stdlib/deb"
 	"github.com/upds/upds/stdlib/rules"
+	"github.com/upds/upds/stdlib/version"
 )
 
 // builtins are the predeclared names the stdlib modules give BUILD.star.
 func builtins() starlark.StringDict {
 	all := starlark.StringDict{}
-	for _, m := range []starlark.StringDict{} {
+	for _, m := range []starlark.StringDict{deb.Builtins(), version.Builtins()} {
 		for k, v := range m {
 			all[k] = v
 		}
@@ -58,7 +60,7 @@ func (g *globalFlags) load(out *output) (*interp.Build, error) {
 		ToolVersion: toolVersion,
 		Stdout:      out.stdout(),
 		Stderr:      out.stderr(),
-		VersionFunc: readVersion,
+		VersionFunc: version.ReadProject,
 	})
 }
 

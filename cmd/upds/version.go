@@ -1,18 +1,56 @@
 package main
 
 import (
-	"strings"
+	"fmt"
 
-	"github.com/spf13/afero"
+	"github.com/spf13/cobra"
 
-	"github.com/upds/upds/interp"
+	"github.com/upds/upds/stdlib/version"
 )
 
-// readVersion reads the project's VERSION file when an action needs it.
-func readVersion(h *interp.Host) (string, error) {
-	b, err := afero.ReadFile(h.FS, h.Project.VersionFile)
-	if err != nil {
-		return "", err
+func newVersionCmd(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the project version (the VERSION file)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			b, err := g.load(newOutput("none"))
+			if err != nil {
+				return err
+			}
+			v, err := version.ReadProject(b.Host)
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			fmt.Println(v)
+			return nil
+		},
 	}
-	return strings.TrimSpace(string(b)), nil
+}
+
+func newBumpCmd(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:       "bump major|minor|patch|revision",
+		Short:     "Increment a part of the project version and print the new version",
+		Long:      "Rewrite VERSION atomically (under a lock) with one part incremented; the parts after it are zeroed\nand the number of parts is kept: 1.9 -> minor -> 1.10, 1.4.2 -> major -> 2.0.0, 2.0.0 -> revision -> 2.0.0-1.",
+		Args:      cobra.ExactArgs(1),
+		ValidArgs: []string{"major", "minor", "patch", "revision"},
+		RunE: func(c *cobra.Command, args []string) error {
+			switch args[0] {
+			case "major", "minor", "patch", "revision":
+			default:
+				return usageErr("bump: %q is not one of major, minor, patch, revision", args[0])
+			}
+			b, err := g.load(newOutput("none"))
+			if err != nil {
+				return err
+			}
+			_, nv, err := version.BumpFile(b.Host.FS, b.Host.Project.VersionFile, args[0])
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			fmt.Println(nv.String())
+			return nil
+		},
+	}
 }
