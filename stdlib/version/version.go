@@ -164,7 +164,7 @@ func parse(input string) (Version, error) {
 		}
 	}
 	if v.Upstream == "" {
-		return fail("upstream version is empty")
+		return fail("version number is empty")
 	}
 	warn := func(msg string) (Version, error) {
 		return v, &SyntaxError{Input: input, Msg: msg, Warning: true}

@@ -5,50 +5,53 @@ import (
 	"testing"
 )
 
+// parseTests are checked against Parse here and against dpkg --validate-version in
+// TestParseOracle.
+var parseTests = []struct {
+	in      string
+	want    Version
+	errMsg  string // dpkg's message; "" means valid
+	warning bool
+}{
+	{in: "1.0", want: Version{0, "1.0", ""}},
+	{in: "1.0-1", want: Version{0, "1.0", "1"}},
+	{in: "2:1.0-1", want: Version{2, "1.0", "1"}},
+	{in: " 1.0\t", want: Version{0, "1.0", ""}},
+	{in: "1.0-1-2", want: Version{0, "1.0-1", "2"}},
+	{in: "1:2:3", want: Version{1, "2:3", ""}},
+	{in: "01:1", want: Version{1, "1", ""}},
+	{in: "+1:1.0", want: Version{1, "1.0", ""}},
+	{in: "-0:1.0", want: Version{0, "1.0", ""}},
+	{in: "\n1:0", want: Version{1, "0", ""}},
+	{in: "2147483647:1", want: Version{2147483647, "1", ""}},
+	{in: "1.0~rc1+dfsg-0ubuntu1~22.04.1", want: Version{0, "1.0~rc1+dfsg", "0ubuntu1~22.04.1"}},
+	{in: "1.0-~", want: Version{0, "1.0", "~"}},
+	{in: "", errMsg: "version string is empty"},
+	{in: "  ", errMsg: "version string is empty"},
+	{in: "1.0 x", errMsg: "version string has embedded spaces"},
+	{in: ":1", errMsg: "epoch in version is empty"},
+	{in: "a:1", errMsg: "epoch in version is empty"},
+	{in: "1a:1", errMsg: "epoch in version is not number"},
+	{in: "1.0-1:2", errMsg: "epoch in version is not number"},
+	{in: "-1:1.0", errMsg: "epoch in version is negative"},
+	{in: "2147483648:1", errMsg: "epoch in version is too big"},
+	{in: "99999999999999999999:1", errMsg: "epoch in version is too big"},
+	{in: "1:", errMsg: "nothing after colon in version number"},
+	{in: "1.0-", errMsg: "revision number is empty"},
+	{in: "-1", errMsg: "version number is empty"},
+	{in: "1:-1", errMsg: "version number is empty"},
+	{in: "a1.0", errMsg: "version number does not start with digit", warning: true},
+	{in: "1:a", errMsg: "version number does not start with digit", warning: true},
+	{in: "1.0_1", errMsg: "invalid character in version number", warning: true},
+	{in: "1.0\n2", errMsg: "invalid character in version number", warning: true},
+	{in: "1.0-a_b", errMsg: "invalid character in revision number", warning: true},
+	{in: "1.0-a=b", errMsg: "invalid character in revision number", warning: true},
+	{in: "1.0-a:b", errMsg: "epoch in version is not number"},
+	{in: "1.0\x00", errMsg: "version string contains a NUL byte"},
+}
+
 func TestParse(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    Version
-		errMsg  string // dpkg's message; "" means valid
-		warning bool
-	}{
-		{in: "1.0", want: Version{0, "1.0", ""}},
-		{in: "1.0-1", want: Version{0, "1.0", "1"}},
-		{in: "2:1.0-1", want: Version{2, "1.0", "1"}},
-		{in: " 1.0\t", want: Version{0, "1.0", ""}},
-		{in: "1.0-1-2", want: Version{0, "1.0-1", "2"}},
-		{in: "1:2:3", want: Version{1, "2:3", ""}},
-		{in: "01:1", want: Version{1, "1", ""}},
-		{in: "+1:1.0", want: Version{1, "1.0", ""}},
-		{in: "-0:1.0", want: Version{0, "1.0", ""}},
-		{in: "\n1:0", want: Version{1, "0", ""}},
-		{in: "2147483647:1", want: Version{2147483647, "1", ""}},
-		{in: "1.0~rc1+dfsg-0ubuntu1~22.04.1", want: Version{0, "1.0~rc1+dfsg", "0ubuntu1~22.04.1"}},
-		{in: "1.0-~", want: Version{0, "1.0", "~"}},
-		{in: "", errMsg: "version string is empty"},
-		{in: "  ", errMsg: "version string is empty"},
-		{in: "1.0 x", errMsg: "version string has embedded spaces"},
-		{in: ":1", errMsg: "epoch in version is empty"},
-		{in: "a:1", errMsg: "epoch in version is empty"},
-		{in: "1a:1", errMsg: "epoch in version is not number"},
-		{in: "1.0-1:2", errMsg: "epoch in version is not number"},
-		{in: "-1:1.0", errMsg: "epoch in version is negative"},
-		{in: "2147483648:1", errMsg: "epoch in version is too big"},
-		{in: "99999999999999999999:1", errMsg: "epoch in version is too big"},
-		{in: "1:", errMsg: "nothing after colon in version number"},
-		{in: "1.0-", errMsg: "revision number is empty"},
-		{in: "-1", errMsg: "upstream version is empty"},
-		{in: "1:-1", errMsg: "upstream version is empty"},
-		{in: "a1.0", errMsg: "version number does not start with digit", warning: true},
-		{in: "1:a", errMsg: "version number does not start with digit", warning: true},
-		{in: "1.0_1", errMsg: "invalid character in version number", warning: true},
-		{in: "1.0\n2", errMsg: "invalid character in version number", warning: true},
-		{in: "1.0-a_b", errMsg: "invalid character in revision number", warning: true},
-		{in: "1.0-a=b", errMsg: "invalid character in revision number", warning: true},
-		{in: "1.0-a:b", errMsg: "epoch in version is not number"},
-		{in: "1.0\x00", errMsg: "version string contains a NUL byte"},
-	}
-	for _, tt := range tests {
+	for _, tt := range parseTests {
 		got, err := Parse(tt.in)
 		if tt.errMsg == "" {
 			if err != nil || got != tt.want {
@@ -75,6 +78,8 @@ func TestCompare(t *testing.T) {
 		{"9.9", "1:0.1", "1:0.1-1", "2:0"},
 		{"1~", "1", "1-0.1", "1-1"},
 		{"A", "Z", "a", "z", "+"},
+		// dpkg weighs bytes >= 0x80 as signed chars: after letters, before other characters.
+		{"1.0~", "1.0", "1.0a", "1.0z", "1.0\xc3\xa9", "1.0\xff", "1.0+", "1.0."},
 	}
 	for _, chain := range chains {
 		for i := range chain {
