@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+
+	"github.com/upds/upds/stdlib/version"
 )
 
 // poolEntry is what the index knows about one pool file.
@@ -18,6 +20,13 @@ type poolEntry struct {
 	Arch    string
 	SHA256  string // hex
 	Stanza  []byte // the Packages stanza, ending in "\n", without the blank separator line
+
+	ver version.Version // parsed Version, for ordering
+}
+
+// parseVersion fills e.ver; versions already in the pool are parsed leniently.
+func (e *poolEntry) parseVersion() {
+	e.ver, _ = version.ParseLenient(e.Version)
 }
 
 const (
@@ -68,6 +77,7 @@ func loadCache(dir string) map[string]*poolEntry {
 		if bad {
 			break
 		}
+		e.parseVersion()
 		m[e.Path] = e
 	}
 	if bad {

@@ -24,7 +24,9 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"golang.org/x/sys/unix"
 
+	"github.com/upds/upds/stdlib/deb"
 	"github.com/upds/upds/stdlib/deb/control"
+	"github.com/upds/upds/stdlib/version"
 )
 
 // PublishOptions configure Publish.
@@ -106,30 +108,24 @@ func fileNameMatches(file, name, version, arch string) bool {
 	return false
 }
 
-// hashFile returns size, md5 and sha256 (hex) of a file.
-func hashFile(p string) (int64, string, string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return 0, "", "", err
-	}
-	defer f.Close()
-	m, s := md5.New(), sha256.New()
-	n, err := io.Copy(io.MultiWriter(m, s), f)
-	if err != nil {
-		return 0, "", "", err
-	}
-	return n, hex.EncodeToString(m.Sum(nil)), hex.EncodeToString(s.Sum(nil)), nil
-}
-
 // stanzaOrder lists Packages fields in the order apt-ftparchive writes them; others follow.
 var stanzaFirst = []string{"Package", "Source", "Version", "Architecture", "Maintainer", "Installed-Size"}
 
-// makeEntry reads a .deb at abs and builds its index entry for pool path rel.
-func makeEntry(abs, rel string, p control.Paragraph) (*poolEntry, error) {
-	size, md5hex, shahex, err := hashFile(abs)
+// readDeb reads the .deb at abs: control data and whole-file hashes, and with verify
+// also every data.tar path (none may escape the package root) and the md5sums.
+func readDeb(abs string, verify bool) (*deb.Info, error) {
+	info, err := deb.ReadFile(abs, deb.ReadOptions{Hash: true, Verify: verify})
 	if err != nil {
-		return nil, err
+		// ReadFile names the file; the caller names it better.
+		return nil, errors.New(strings.TrimPrefix(err.Error(), abs+": "))
 	}
+	return info, nil
+}
+
+// makeEntry builds the index entry of a .deb at abs for pool path rel.
+func makeEntry(abs, rel string, info *deb.Info) (*poolEntry, error) {
+	p := info.Control
+	size, md5hex, shahex := info.Size, info.MD5, info.SHA256
 	fi, err := os.Stat(abs)
 	if err != nil {
 		return nil, err
@@ -163,11 +159,13 @@ func makeEntry(abs, rel string, p control.Paragraph) (*poolEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &poolEntry{
+	e := &poolEntry{
 		Path: rel, Size: size, Mtime: fi.ModTime().UnixNano(),
 		Name: p.Get("Package"), Version: p.Get("Version"), Arch: p.Get("Architecture"),
 		SHA256: shahex, Stanza: st,
-	}, nil
+	}
+	e.parseVersion()
+	return e, nil
 }
 
 // checkControl validates the fields a repository relies on.
@@ -179,7 +177,7 @@ func checkControl(p control.Paragraph, cfg Config) error {
 	if err := control.ValidPackageName(name); err != nil {
 		return err
 	}
-	if err := control.ValidVersion(ver); err != nil {
+	if _, err := version.Parse(ver); err != nil {
 		return err
 	}
 	if arch != "all" && !slices.Contains(cfg.Architectures, arch) {
@@ -338,11 +336,11 @@ func scanPool(pub string, cache map[string]*poolEntry) (map[string]*poolEntry, e
 	}
 	results := parallel(len(todo), func(i int) (*poolEntry, error) {
 		abs := filepath.Join(pub, filepath.FromSlash(todo[i]))
-		p, err := inspectDeb(abs)
+		info, err := readDeb(abs, false)
 		if err != nil {
 			return nil, fmt.Errorf("pool file %s: %w", todo[i], err)
 		}
-		return makeEntry(abs, todo[i], p)
+		return makeEntry(abs, todo[i], info)
 	})
 	for i, r := range results {
 		if r.err != nil {
@@ -421,9 +419,12 @@ func processIncoming(dir string, cfg Config, entries map[string]*poolEntry, rep 
 		if c.err != nil {
 			return c, nil
 		}
-		if c.ctl, c.err = inspectDeb(abs); c.err != nil {
+		info, err := readDeb(abs, true)
+		if err != nil {
+			c.err = fmt.Errorf("not a valid .deb: %w", err)
 			return c, nil
 		}
+		c.ctl = info.Control
 		if c.err = checkControl(c.ctl, cfg); c.err != nil {
 			return c, nil
 		}
@@ -434,7 +435,7 @@ func processIncoming(dir string, cfg Config, entries map[string]*poolEntry, rep 
 			return c, nil
 		}
 		c.rel = path.Join(poolDir(cfg.Component, sourceName(c.ctl)), debFileName(name, ver, arch))
-		c.entry, c.err = makeEntry(abs, c.rel, c.ctl)
+		c.entry, c.err = makeEntry(abs, c.rel, info)
 		return c, nil
 	})
 	changed := false
@@ -508,7 +509,7 @@ func sortEntries(es []*poolEntry) {
 			return a.Name < b.Name
 		}
 		if a.Version != b.Version {
-			if c := compareVersions(a.Version, b.Version); c != 0 {
+			if c := version.Compare(a.ver, b.ver); c != 0 {
 				return c < 0
 			}
 		}
@@ -532,7 +533,7 @@ func keepNewest(es []*poolEntry, n int) (keep, drop []*poolEntry) {
 		// g is in ascending version order; several files of the same version stay together.
 		versions := 0
 		for i := len(g) - 1; i >= 0; i-- {
-			if i == len(g)-1 || compareVersions(g[i].Version, g[i+1].Version) != 0 {
+			if i == len(g)-1 || version.Compare(g[i].ver, g[i+1].ver) != 0 {
 				versions++
 			}
 			if versions > n {

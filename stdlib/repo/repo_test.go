@@ -419,7 +419,7 @@ func TestUpdateDuringPublish(t *testing.T) {
 	// Pre-build the packages so that the publish loop is fast.
 	staged := t.TempDir()
 	var debs []string
-	for i := range 40 {
+	for i := range 25 {
 		debs = append(debs, buildDeb(t, staged, "churn", "1."+strconv.Itoa(i), "amd64"))
 	}
 	srv := serve(t, dir)
@@ -440,6 +440,7 @@ func TestUpdateDuringPublish(t *testing.T) {
 			if i < len(debs) {
 				cp(t, debs[i], filepath.Join(dir, IncomingDir, filepath.Base(debs[i])))
 			}
+			time.Sleep(100 * time.Millisecond) // spread the index changes over the updates
 			if _, err := Publish(dir, PublishOptions{KeepVersions: 3}); err != nil {
 				pubErr <- err
 				return
