@@ -13,13 +13,14 @@ import (
 	"github.com/upds/upds/interp"
 	"github.com/upds/upds/stdlib/deb"
 	"github.com/upds/upds/stdlib/rules"
+	"github.com/upds/upds/stdlib/venv"
 	"github.com/upds/upds/stdlib/version"
 )
 
 // builtins are the predeclared names the stdlib modules give BUILD.star.
 func builtins() starlark.StringDict {
 	all := starlark.StringDict{}
-	for _, m := range []starlark.StringDict{deb.Builtins(), version.Builtins()} {
+	for _, m := range []starlark.StringDict{deb.Builtins(), version.Builtins(), venv.Builtins()} {
 		for k, v := range m {
 			all[k] = v
 		}

@@ -1184,19 +1184,25 @@ func description(name, project, d string) string {
 	return d
 }
 
-// mergeScript combines a maintainer script from BUILD.star with the snippets that contents
-// (a venv) need. Like debhelper's #DEBHELPER#, a line "#UPDS#" in the script marks where the
-// snippets go; without it they go right after the #! line (sh scripts only).
+// mergeScript combines a maintainer script from BUILD.star with the scripts that contents (a
+// venv) need. Each of those runs as its own sh, with the same arguments, from a here-document,
+// so that its exit or its case on "$1" cannot cut the rest short; set -e makes its failure the
+// script's failure. Like debhelper's #DEBHELPER#, a line "#UPDS#" in the script marks where
+// they go; without it they run first, right after the #! line (shell scripts only).
 func mergeScript(name, text string, snippets []string) ([]byte, error) {
 	if text == "" && len(snippets) == 0 {
 		return nil, nil
 	}
 	var body strings.Builder
-	for _, s := range snippets {
-		body.WriteString(stripShebang(s))
+	for i, s := range snippets {
 		if !strings.HasSuffix(s, "\n") {
-			body.WriteString("\n")
+			s += "\n"
 		}
+		end := fmt.Sprintf("UPDS_%s_%d_END", strings.ToUpper(name), i)
+		fmt.Fprintf(&body, "sh -s -- \"$@\" <<'%s'\n%s%s\n", end, s, end)
+	}
+	if text == "" && len(snippets) == 1 && strings.HasPrefix(snippets[0], "#!") {
+		return []byte(snippets[0]), nil
 	}
 	if text == "" {
 		return []byte("#!/bin/sh\nset -e\n" + body.String()), nil
@@ -1204,25 +1210,17 @@ func mergeScript(name, text string, snippets []string) ([]byte, error) {
 	if !strings.HasPrefix(text, "#!") {
 		return nil, fmt.Errorf("%s: the script must start with #! (e.g. #!/bin/sh)", name)
 	}
-	if len(snippets) == 0 {
-		return []byte(strings.ReplaceAll(text, "#UPDS#\n", "")), nil
-	}
 	if strings.Contains(text, "#UPDS#") {
-		return []byte(strings.Replace(text, "#UPDS#", strings.TrimSuffix(body.String(), "\n"), 1)), nil
+		return []byte(strings.Replace(text, "#UPDS#\n", body.String(), 1)), nil
+	}
+	if len(snippets) == 0 {
+		return []byte(text), nil
 	}
 	first, rest, _ := strings.Cut(text, "\n")
-	if !strings.HasSuffix(first, "/sh") && !strings.Contains(first, "/sh ") && !strings.HasSuffix(first, "bash") {
+	if !strings.HasSuffix(first, "/sh") && !strings.Contains(first, "/sh ") && !strings.HasSuffix(first, "bash") && !strings.Contains(first, "bash ") {
 		return nil, fmt.Errorf("%s: not a shell script: put a line #UPDS# where upds may add its own commands, or write it in sh", name)
 	}
 	return []byte(first + "\n" + body.String() + rest), nil
-}
-
-// stripShebang drops the #! line and a following "set -e" of a snippet.
-func stripShebang(s string) string {
-	if strings.HasPrefix(s, "#!") {
-		_, s, _ = strings.Cut(s, "\n")
-	}
-	return strings.TrimPrefix(s, "set -e\n")
 }
 
 // copyrightFile is /usr/share/doc/NAME/copyright in the machine-readable format.
@@ -1284,8 +1282,19 @@ func (t *Target) lintianOverrides(entries []sourced) []byte {
 	if has("/opt/") {
 		lines = append(lines, "dir-or-file-in-opt *")
 	}
-	if has("/var/") && !has("/var/lib/") || has("/var/virtualenvs/") {
+	if has("/var/virtualenvs/") {
 		lines = append(lines, "non-standard-dir-in-var *")
+	}
+	if has("/var/virtualenvs/") || has("/srv/") || has("/opt/") {
+		// The venv and the code live outside the FHS on purpose (one self-contained tree).
+		lines = append(lines, "file-in-unusual-dir *")
+	}
+	for _, c := range t.contents {
+		if _, ok := c.(ContentsTarget); ok {
+			// Console scripts run the venv's own interpreter.
+			lines = append(lines, "unusual-interpreter *")
+			break
+		}
 	}
 	if len(t.contents) == 0 {
 		lines = append(lines, "empty-binary-package")
