@@ -24,7 +24,7 @@ func TestBuildLongStagingPath(t *testing.T) {
 	if len(staging) < 140 {
 		t.Fatalf("staging path %d bytes, too short for the test", len(staging))
 	}
-	res, _ := build(t, Spec{
+	res, _ := mustBuild(t, Spec{
 		Name: "hello", Requirements: []string{"requirements.txt"}, ProjectDir: proj, Into: into,
 		PipArgs: []string{"--no-index", "--find-links", "wheels"},
 	}, staging)
@@ -96,7 +96,7 @@ func TestBuildCExtension(t *testing.T) {
 	proj := newProject(t, "upds-ext==1.0\nhello-lib\n")
 	buildExtWheel(t, filepath.Join(proj, "wheels"))
 	into := uniqueInto(t)
-	res, _ := build(t, Spec{
+	res, _ := mustBuild(t, Spec{
 		Name: "ext", Requirements: []string{"requirements.txt"}, ProjectDir: proj, Into: into,
 		PipArgs: []string{"--no-index", "--find-links", "wheels"},
 	}, t.TempDir())
@@ -144,7 +144,7 @@ func TestBuildRequireHashesAndFindLinksInRequirements(t *testing.T) {
 	into := uniqueInto(t)
 	spec := Spec{Name: "hashed", Requirements: []string{"reqs/requirements.txt"}, ProjectDir: proj, Into: into,
 		PipArgs: []string{"--require-hashes"}}
-	res, _ := build(t, spec, t.TempDir())
+	res, _ := mustBuild(t, spec, t.TempDir())
 	install(t, res)
 	if out, err := exec.Command(into + "/bin/hello").CombinedOutput(); err != nil || !strings.HasPrefix(string(out), "hello from hello_lib") {
 		t.Errorf("hello: %v %q", err, out)
@@ -177,7 +177,7 @@ dependencies = [
 ]
 `)
 	into := uniqueInto(t)
-	res, _ := build(t, Spec{Name: "py", Pyproject: "pyproject.toml", ProjectDir: proj, Into: into,
+	res, _ := mustBuild(t, Spec{Name: "py", Pyproject: "pyproject.toml", ProjectDir: proj, Into: into,
 		PipArgs: []string{"--no-index", "-f", "wheels"}}, t.TempDir())
 	install(t, res)
 	out, err := exec.Command(into+"/bin/python", "-c", "import hello_app, extra_thing, importlib.util as u; print(u.find_spec('myapp'))").CombinedOutput()
@@ -193,7 +193,7 @@ func TestBuildWithPip(t *testing.T) {
 	needPython(t)
 	proj := newProject(t, "extra-thing\n")
 	into := uniqueInto(t)
-	res, _ := build(t, Spec{Name: "withpip", Requirements: []string{"requirements.txt"}, ProjectDir: proj, Into: into,
+	res, _ := mustBuild(t, Spec{Name: "withpip", Requirements: []string{"requirements.txt"}, ProjectDir: proj, Into: into,
 		WithPip: true, PipArgs: []string{"--no-index", "--find-links", "wheels"}}, t.TempDir())
 	checkNoLeak(t, res.Dir, res.Dir)
 	install(t, res)
@@ -234,9 +234,9 @@ func TestBuildReproducible(t *testing.T) {
 	spec := Spec{Name: "repro", Requirements: []string{"requirements.txt"}, ProjectDir: proj,
 		PipArgs: []string{"--no-index", "--find-links", "wheels"}}
 	old := syscall.Umask(0o077)
-	a, _ := build(t, spec, t.TempDir())
+	a, _ := mustBuild(t, spec, t.TempDir())
 	syscall.Umask(0o022)
-	b, _ := build(t, spec, t.TempDir())
+	b, _ := mustBuild(t, spec, t.TempDir())
 	syscall.Umask(old)
 	if out, err := exec.Command("diff", "-r", "--no-dereference", a.Dir, b.Dir).CombinedOutput(); err != nil {
 		t.Errorf("two builds differ:\n%s", out)
@@ -257,6 +257,33 @@ func TestBuildReproducible(t *testing.T) {
 		}
 		if info.Mode().Perm() != want {
 			t.Errorf("%q mode %o, want %o", p, info.Mode().Perm(), want)
+		}
+	}
+}
+
+// With a system pip older than 22.3 (no --python), the venv's interpreter runs pip from
+// ensurepip's wheel; the result is the same.
+func TestBuildPipFromWheel(t *testing.T) {
+	needPython(t)
+	proj := newProject(t, "hello-app\n")
+	into := uniqueInto(t)
+	res, log := mustBuild(t, Spec{Name: "oldpip", Requirements: []string{"requirements.txt"}, ProjectDir: proj, Into: into,
+		PipArgs: []string{"--no-index", "--find-links", "wheels"}}, t.TempDir(), buildOptions{pipFromWheel: true})
+	if !strings.Contains(log, ".whl/pip install") {
+		t.Errorf("pip did not run from the wheel:\n%s", log)
+	}
+	checkNoLeak(t, res.Dir, res.Dir)
+	install(t, res)
+	if out, err := exec.Command(into + "/bin/hello").CombinedOutput(); err != nil || !strings.HasPrefix(string(out), "hello from hello_lib") {
+		t.Errorf("hello: %v %q", err, out)
+	}
+}
+
+func TestPipVersionAtLeast(t *testing.T) {
+	for in, want := range map[string]bool{"pip-23.0.1.dist-info": true, "pip-22.3.dist-info": true, "pip-22.0.2.dist-info": false,
+		"pip-20.3.4.dist-info": false, "pip-100.0.dist-info": true, "": false, "pip-x.dist-info": false} {
+		if got := pipVersionAtLeast(in, 22, 3); got != want {
+			t.Errorf("pipVersionAtLeast(%q) = %v", in, got)
 		}
 	}
 }

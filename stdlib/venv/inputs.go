@@ -421,10 +421,8 @@ func (s *Spec) key(in *inputs, py *interpreter, toolVersion string) (string, err
 	field("into", s.into())
 	field("python", py.Real, py.Version, py.Pip)
 	field("with-pip", fmt.Sprint(s.WithPip))
-	if s.WithPip {
-		for _, w := range py.Ensurepip {
-			field("ensurepip", filepath.Base(w))
-		}
+	for _, w := range py.Ensurepip { // installed WithPip; and the pip that installs, with an old system pip
+		field("ensurepip", filepath.Base(w))
 	}
 	field("pip-args", s.PipArgs...)
 	root, _ := filepath.EvalSymlinks(s.ProjectDir)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -138,12 +139,38 @@ func (in *interpreter) checkSystem(ctx context.Context) error {
 	return why("no Debian package owns %s (dpkg -S)", in.Real)
 }
 
-// pipAvailable checks that the interpreter can run pip (Debian: python3-pip).
-func (in *interpreter) pipAvailable() error {
-	if in.Pip == "" {
-		return fmt.Errorf("python %s has no pip module: install python3-pip on the build machine", in.Given)
+// pipCommand returns the command (binary and leading arguments) that runs
+// "pip ARGS" for the venv whose interpreter is venvPython. The system pip does it with
+// --python when it is 22.3 or newer; an older one (Ubuntu 22.04 has 22.0) cannot, and then the
+// venv's interpreter runs pip straight from ensurepip's pip wheel.
+func (in *interpreter) pipCommand(venvPython string, forceWheel bool) (string, []string, error) {
+	if !forceWheel && pipVersionAtLeast(in.Pip, 22, 3) {
+		return in.Real, []string{"-I", "-m", "pip", "--python", venvPython}, nil
 	}
-	return nil
+	for _, w := range in.Ensurepip {
+		if strings.HasPrefix(filepath.Base(w), "pip-") {
+			return venvPython, []string{"-I", filepath.Join(w, "pip")}, nil
+		}
+	}
+	if in.Pip == "" {
+		return "", nil, fmt.Errorf("python %s has no pip: install python3-pip on the build machine", in.Given)
+	}
+	return "", nil, fmt.Errorf("python %s: pip %s is older than 22.3 and there is no pip wheel for ensurepip: install python3-pip-whl", in.Given, in.Pip)
+}
+
+// pipVersionAtLeast reads the version of a "pip-X.Y.Z.dist-info" name.
+func pipVersionAtLeast(distInfo string, major, minor int) bool {
+	v := strings.TrimSuffix(strings.TrimPrefix(distInfo, "pip-"), ".dist-info")
+	parts := strings.SplitN(v, ".", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	ma, err1 := strconv.Atoi(parts[0])
+	mi, err2 := strconv.Atoi(parts[1])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
 }
 
 // scrubbedEnv is the environment for every command Build runs: nothing from the caller but a

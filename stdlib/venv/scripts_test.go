@@ -20,7 +20,7 @@ func TestMaintainerScripts(t *testing.T) {
 		t.Fatal(err)
 	}
 	into := uniqueInto(t)
-	res, _ := build(t, Spec{Name: "scripts", Requirements: []string{"requirements.txt"}, ProjectDir: proj, Into: into,
+	res, _ := mustBuild(t, Spec{Name: "scripts", Requirements: []string{"requirements.txt"}, ProjectDir: proj, Into: into,
 		PipArgs: []string{"--no-index", "--find-links", "wheels"}}, t.TempDir())
 	dir := t.TempDir()
 	postinst, prerm := filepath.Join(dir, "postinst"), filepath.Join(dir, "prerm")

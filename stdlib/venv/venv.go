@@ -45,24 +45,25 @@ type Spec struct {
 	WithPip bool
 }
 
-// Result is a built, relocated venv.
+// Result is a built, relocated venv. It marshals to JSON, so that a cache can keep it next to Dir.
 type Result struct {
 	// Dir is the venv tree on disk, ready to be packaged as it is at Into. It belongs to the
 	// caller, who removes it (os.RemoveAll) when done.
-	Dir string
+	Dir string `json:"dir"`
 	// Into is the path the tree was relocated to.
-	Into string
+	Into string `json:"into"`
 	// Python is the versioned system interpreter the venv uses, e.g. /usr/bin/python3.11.
-	Python string
+	Python string `json:"python"`
 	// PythonPackage is the Debian package to depend on, e.g. python3.11.
-	PythonPackage string
+	PythonPackage string `json:"python_package"`
 	// ArchSpecific is true when the tree holds compiled code (ELF files: extension modules, libraries).
-	ArchSpecific bool
+	ArchSpecific bool `json:"arch_specific"`
 	// SharedLibDepends are the Debian packages that provide the shared libraries the compiled
 	// files need (outside the venv and the interpreter), sorted.
-	SharedLibDepends []string
+	SharedLibDepends []string `json:"shared_lib_depends,omitempty"`
 	// Postinst byte-compiles the venv; Prerm removes what byte-compiling created.
-	Postinst, Prerm []byte
+	Postinst []byte `json:"postinst"`
+	Prerm    []byte `json:"prerm"`
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]*$`)
@@ -143,7 +144,16 @@ func (s Spec) Key(ctx context.Context, toolVersion string) (string, error) {
 // requirements offline-capable and hermetically (no pip configuration, no user site, a private
 // HOME and cache), relocates it to Into and checks that no staging path is left in any file.
 // pip's output goes to log. On failure nothing is left under stagingDir.
-func Build(ctx context.Context, s Spec, stagingDir string, log io.Writer) (res *Result, err error) {
+func Build(ctx context.Context, s Spec, stagingDir string, log io.Writer) (*Result, error) {
+	return build(ctx, s, stagingDir, log, buildOptions{})
+}
+
+// buildOptions select code paths the tests exercise on a machine that would not take them.
+type buildOptions struct {
+	pipFromWheel bool // run pip from ensurepip's wheel, as with a system pip older than 22.3
+}
+
+func build(ctx context.Context, s Spec, stagingDir string, log io.Writer, opts buildOptions) (res *Result, err error) {
 	if log == nil {
 		log = io.Discard
 	}
@@ -162,7 +172,7 @@ func Build(ctx context.Context, s Spec, stagingDir string, log io.Writer) (res *
 	if err := py.checkSystem(ctx); err != nil {
 		return fail(err)
 	}
-	if err := py.pipAvailable(); err != nil {
+	if _, _, err := py.pipCommand("", opts.pipFromWheel); err != nil {
 		return fail(err)
 	}
 
@@ -208,17 +218,20 @@ func Build(ctx context.Context, s Spec, stagingDir string, log io.Writer) (res *
 	}
 
 	// 2. pip install: the system pip, run for the venv's interpreter.
-	pipInstall := []string{"-I", "-m", "pip", "--python", filepath.Join(venvDir, "bin", "python"),
-		"install", "--no-input", "--disable-pip-version-check", "--no-cache-dir", "--no-compile",
-		"--no-warn-script-location"}
+	pipBin, pipInstall, err := py.pipCommand(filepath.Join(venvDir, "bin", "python"), opts.pipFromWheel)
+	if err != nil {
+		return fail(err)
+	}
+	pipInstall = append(pipInstall, "install", "--no-input", "--disable-pip-version-check", "--no-cache-dir",
+		"--no-compile", "--no-warn-script-location")
 	if s.WithPip {
 		if len(py.Ensurepip) == 0 {
 			return fail(fmt.Errorf("with pip: no pip wheel for ensurepip (install python3-pip-whl)"))
 		}
 		args := append(append(append([]string(nil), pipInstall...), "--no-index", "--no-deps"), py.Ensurepip...)
-		fmt.Fprintf(log, "+ %s %s\n", py.Real, strings.Join(args, " "))
+		fmt.Fprintf(log, "+ %s %s\n", pipBin, strings.Join(args, " "))
 		tail := &tailWriter{}
-		if err := run(ctx, py.Real, args, env, work, io.MultiWriter(log, tail)); err != nil {
+		if err := run(ctx, pipBin, args, env, work, io.MultiWriter(log, tail)); err != nil {
 			return fail(fmt.Errorf("install pip: %s", tail.reason(err)))
 		}
 	}
@@ -240,9 +253,9 @@ func Build(ctx context.Context, s Spec, stagingDir string, log io.Writer) (res *
 	}
 	pip = append(pip, s.PipArgs...)
 	if len(in.deps) > 0 || len(s.Requirements) > 0 || hasPositional(s.PipArgs) {
-		fmt.Fprintf(log, "+ %s %s\n", py.Real, strings.Join(pip, " "))
+		fmt.Fprintf(log, "+ %s %s\n", pipBin, strings.Join(pip, " "))
 		tail := &tailWriter{}
-		if err := run(ctx, py.Real, pip, env, s.ProjectDir, io.MultiWriter(log, tail)); err != nil {
+		if err := run(ctx, pipBin, pip, env, s.ProjectDir, io.MultiWriter(log, tail)); err != nil {
 			if ctx.Err() != nil {
 				return fail(ctx.Err())
 			}

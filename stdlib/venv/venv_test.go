@@ -87,10 +87,14 @@ func install(t testing.TB, res *Result) {
 	}
 }
 
-func build(t testing.TB, s Spec, staging string) (*Result, string) {
+func mustBuild(t testing.TB, s Spec, staging string, opts ...buildOptions) (*Result, string) {
 	t.Helper()
 	var log bytes.Buffer
-	res, err := Build(context.Background(), s, staging, &log)
+	var o buildOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	res, err := build(context.Background(), s, staging, &log, o)
 	if err != nil {
 		t.Fatalf("Build: %v\n--- log:\n%s", err, log.String())
 	}
@@ -134,7 +138,7 @@ func TestBuildRelocatesAndRuns(t *testing.T) {
 	proj := newProject(t, "hello-app==2.1\nextra-thing\n")
 	into := uniqueInto(t)
 	staging := t.TempDir()
-	res, log := build(t, Spec{
+	res, log := mustBuild(t, Spec{
 		Name: "hello", Requirements: []string{"requirements.txt"}, ProjectDir: proj, Into: into,
 		PipArgs: []string{"--no-index", "--find-links", "wheels"},
 	}, staging)
