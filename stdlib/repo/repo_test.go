@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -174,6 +175,28 @@ func TestPublishApt(t *testing.T) {
 	show := a.must("apt-cache", "show", "hello=1.10.0")
 	if !strings.Contains(show, "X-Upds-Source: git abc123") {
 		t.Errorf("apt-cache show lacks the custom field:\n%s", show)
+	}
+
+	// ReadIndex, over HTTP and from the directory, agrees with apt.
+	for _, src := range []string{srv.URL, dir} {
+		ix, err := ReadIndex(context.Background(), src, IndexOptions{Key: mustRead(t, filepath.Join(dir, PublicKeyFile))})
+		if err != nil {
+			t.Fatalf("ReadIndex %s: %v", src, err)
+		}
+		if len(ix.Packages) != 6 {
+			t.Errorf("ReadIndex %s: %d packages, want 6", src, len(ix.Packages))
+		}
+		n := ix.Newest("amd64")
+		if n["hello"].Version != "1.10.0" || n["epochy"].Version != "1:2.0" || n["libfoo"].Fields.Get("Source") != "foo-src (2.0-1)" || len(n) != 4 {
+			t.Errorf("ReadIndex %s: newest %v", src, slices.Collect(maps.Keys(n)))
+		}
+	}
+	other := newRepo(t, InitOptions{})
+	if _, err := ReadIndex(context.Background(), srv.URL, IndexOptions{Key: mustRead(t, filepath.Join(other, PublicKeyFile))}); err == nil {
+		t.Error("ReadIndex accepted a Release signed by another key")
+	}
+	if _, err := ReadIndex(context.Background(), dir, IndexOptions{Now: time.Now().Add(8 * 24 * time.Hour)}); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Errorf("ReadIndex after Valid-Until: %v", err)
 	}
 
 	// Publishing again with nothing new changes no index (same by-hash files), only the date.
