@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/csv"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -162,15 +163,21 @@ func (r *relocator) rewriteFiles() error {
 		if !d.Type().IsRegular() {
 			return nil
 		}
+		isELF, found, err := scanFile(p, [][]byte{old})
+		if err != nil {
+			return err
+		}
+		if isELF {
+			r.elfFiles = append(r.elfFiles, rp)
+		}
+		if !found || isELF {
+			return nil // binary files are not edited; the scan reports a path left in one
+		}
 		data, err := os.ReadFile(p)
 		if err != nil {
 			return err
 		}
-		if len(data) >= 4 && string(data[:4]) == "\x7fELF" {
-			r.elfFiles = append(r.elfFiles, rp)
-			return nil
-		}
-		if !bytes.Contains(data, old) || bytes.IndexByte(data, 0) >= 0 {
+		if bytes.IndexByte(data, 0) >= 0 {
 			return nil
 		}
 		out := data
@@ -315,6 +322,10 @@ func (r *relocator) updateRecord(rec string) error {
 // scan fails if any file, file name or symlink target still holds a forbidden path.
 func (r *relocator) scan() error {
 	var leaks []string
+	var forbidden [][]byte
+	for _, f := range r.forbidden {
+		forbidden = append(forbidden, []byte(f))
+	}
 	err := filepath.WalkDir(r.root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -329,9 +340,14 @@ func (r *relocator) scan() error {
 			}
 			data = []byte(t)
 		case d.Type().IsRegular():
-			if data, err = os.ReadFile(p); err != nil {
+			_, found, err := scanFile(p, forbidden)
+			if err != nil {
 				return err
 			}
+			if found {
+				leaks = append(leaks, rp)
+			}
+			return nil
 		default:
 			return nil
 		}
@@ -409,4 +425,43 @@ func (r *relocator) normalizeModes() error {
 		}
 		return os.Chmod(p, mode)
 	})
+}
+
+// scanFile reads the file at p in chunks (a compiled library may be hundreds of MB) and reports
+// whether it is an ELF file and whether it contains any of patterns.
+func scanFile(p string, patterns [][]byte) (isELF, found bool, err error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return false, false, err
+	}
+	defer f.Close()
+	overlap := 0
+	for _, pat := range patterns {
+		overlap = max(overlap, len(pat)-1)
+	}
+	buf := make([]byte, 0, 1<<20+overlap)
+	first := true
+	for {
+		n, err := io.ReadFull(f, buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if first {
+			isELF = bytes.HasPrefix(buf, []byte("\x7fELF"))
+			first = false
+		}
+		for _, pat := range patterns {
+			if bytes.Contains(buf, pat) {
+				return isELF, true, nil
+			}
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return isELF, false, nil
+		}
+		if err != nil {
+			return isELF, false, err
+		}
+		// Keep the tail: a pattern may straddle two chunks.
+		keep := min(overlap, len(buf))
+		copy(buf, buf[len(buf)-keep:])
+		buf = buf[:keep]
+	}
 }
