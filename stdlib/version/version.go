@@ -66,12 +66,12 @@ func MustParse(s string) Version {
 	return v
 }
 
-// String returns the canonical form: the epoch only when it is not zero (or when the upstream
-// version contains a colon, so that 0:1:2 stays 0:1:2), the revision only when it is not empty.
+// String returns the canonical form: the epoch only when it is not zero (or when the version
+// contains a colon, so that 0:1:2 stays 0:1:2), the revision only when it is not empty.
 // Parse(v.String()) == v for every v returned by Parse.
 func (v Version) String() string {
 	var b strings.Builder
-	if v.Epoch > 0 || strings.IndexByte(v.Upstream, ':') >= 0 {
+	if v.Epoch > 0 || strings.IndexByte(v.Upstream, ':') >= 0 || strings.IndexByte(v.Revision, ':') >= 0 {
 		fmt.Fprintf(&b, "%d:", v.Epoch)
 	}
 	b.WriteString(v.Upstream)
