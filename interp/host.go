@@ -57,7 +57,8 @@ type Host struct {
 }
 
 func newHost() *Host {
-	return &Host{byID: map[string]Target{}, tasks: map[string]*Task{}, data: map[string]any{}}
+	return &Host{byID: map[string]Target{}, tasks: map[string]*Task{}, data: map[string]any{},
+		Project: Project{VersionFile: "VERSION", Arch: "amd64", Out: "dist"}}
 }
 
 // Version returns the project version read now.
