@@ -364,8 +364,28 @@ func logicalLines(data string) []logicalLine {
 	return out
 }
 
+// HashFunc returns the sha256 of the regular file at path, whose Lstat is info. Key calls it
+// for every local input file; a caller may memoize it by path, size, mtime and inode.
+type HashFunc func(path string, info fs.FileInfo) ([32]byte, error)
+
+// HashFile is the HashFunc that reads the file.
+func HashFile(path string, _ fs.FileInfo) ([32]byte, error) {
+	var sum [32]byte
+	f, err := os.Open(path)
+	if err != nil {
+		return sum, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return sum, err
+	}
+	copy(sum[:], h.Sum(nil))
+	return sum, nil
+}
+
 // hashTree writes the names, modes and contents of every file under p (or of p itself) to h.
-func hashTree(h hash.Hash, p string) error {
+func hashTree(h hash.Hash, p string, hashFile HashFunc) error {
 	return filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -387,17 +407,11 @@ func hashTree(h hash.Hash, p string) error {
 			}
 			fmt.Fprintf(h, "link %q\n", t)
 		case info.Mode().IsRegular():
-			f, err := os.Open(path)
+			sum, err := hashFile(path, info)
 			if err != nil {
 				return err
 			}
-			fh := sha256.New()
-			_, err = io.Copy(fh, f)
-			f.Close()
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(h, "sha256 %x %d\n", fh.Sum(nil), info.Size())
+			fmt.Fprintf(h, "sha256 %x %d\n", sum, info.Size())
 		}
 		return nil
 	})
@@ -407,7 +421,7 @@ func hashTree(h hash.Hash, p string) error {
 const keyFormat = "upds-venv-key-v1"
 
 // key hashes everything a build depends on.
-func (s *Spec) key(in *inputs, py *interpreter, toolVersion string) (string, error) {
+func (s *Spec) key(in *inputs, py *interpreter, toolVersion string, hashFile HashFunc) (string, error) {
 	h := sha256.New()
 	field := func(k string, v ...string) {
 		fmt.Fprintf(h, "%s %d\n", k, len(v))
@@ -434,7 +448,7 @@ func (s *Spec) key(in *inputs, py *interpreter, toolVersion string) (string, err
 	field("pyproject-dependencies", in.deps...)
 	for _, f := range in.files {
 		field("file", relative(f))
-		if err := hashTree(h, f); err != nil {
+		if err := hashTree(h, f, hashFile); err != nil {
 			return "", fmt.Errorf("hash %s: %w", f, err)
 		}
 	}
@@ -447,7 +461,7 @@ func (s *Spec) key(in *inputs, py *interpreter, toolVersion string) (string, err
 		}
 		last = r
 		field("ref", relative(r))
-		if err := hashTree(h, r); err != nil {
+		if err := hashTree(h, r, hashFile); err != nil {
 			return "", fmt.Errorf("hash %s: %w", r, err)
 		}
 	}

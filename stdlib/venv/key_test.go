@@ -2,8 +2,10 @@ package venv
 
 import (
 	"context"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/upds/upds/stdlib/venv/wheeltest"
@@ -93,6 +95,18 @@ func TestKey(t *testing.T) {
 		if k := key(base, "upds 1"); k != k0 {
 			t.Errorf("%s: key not restored after undoing the edit", e.what)
 		}
+	}
+	// KeyWith with a memoizing hasher gives the same key and sees every input file.
+	var hashed []string
+	kw, err := base.KeyWith(context.Background(), "upds 1", func(p string, info fs.FileInfo) ([32]byte, error) {
+		hashed = append(hashed, filepath.Base(p))
+		return HashFile(p, info)
+	})
+	if err != nil || kw != k0 {
+		t.Errorf("KeyWith = %s, %v; want %s", kw, err, k0)
+	}
+	if got := strings.Join(hashed, " "); got != "requirements.txt base.txt constraints.txt extra_thing-0.3-py3-none-any.whl extra_thing-0.3-py3-none-any.whl hello_app-2.1-py3-none-any.whl hello_lib-1.0-py3-none-any.whl" {
+		t.Errorf("hashed %s", got)
 	}
 	// An unrelated file in the project does not matter.
 	writeFile(t, filepath.Join(proj, "app.py"), "print(1)\n")

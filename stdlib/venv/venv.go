@@ -122,6 +122,15 @@ func (s *Spec) into() string {
 // version). Remote indexes are not part of it: pin with --require-hashes, or build offline.
 // It costs one interpreter start (about 15 ms) plus hashing the local inputs.
 func (s Spec) Key(ctx context.Context, toolVersion string) (string, error) {
+	return s.KeyWith(ctx, toolVersion, HashFile)
+}
+
+// KeyWith is Key with the caller's way of hashing input files (nil means HashFile), so that a
+// cache that remembers file hashes by size and mtime need not read big wheel directories again.
+func (s Spec) KeyWith(ctx context.Context, toolVersion string, hashFile HashFunc) (string, error) {
+	if hashFile == nil {
+		hashFile = HashFile
+	}
 	if err := s.validate(); err != nil {
 		return "", err
 	}
@@ -133,7 +142,7 @@ func (s Spec) Key(ctx context.Context, toolVersion string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("venv %s: %w", s.Name, err)
 	}
-	k, err := s.key(in, py, toolVersion)
+	k, err := s.key(in, py, toolVersion, hashFile)
 	if err != nil {
 		return "", fmt.Errorf("venv %s: %w", s.Name, err)
 	}
