@@ -96,6 +96,7 @@ audits which versions run where.`,
 		newTasksCmd(g),
 		newVersionCmd(g),
 		newBumpCmd(g),
+		newRepoCmd(),
 	)
 	for _, c := range root.Commands() {
 		c.Args = wrapArgs(c.Args)

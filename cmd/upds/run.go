@@ -12,7 +12,9 @@ import (
 
 	"github.com/upds/upds/interp"
 	"github.com/upds/upds/stdlib/deb"
+	"github.com/upds/upds/stdlib/repo"
 	"github.com/upds/upds/stdlib/rules"
+	"github.com/upds/upds/stdlib/send"
 	"github.com/upds/upds/stdlib/venv"
 	"github.com/upds/upds/stdlib/version"
 )
@@ -20,7 +22,7 @@ import (
 // builtins are the predeclared names the stdlib modules give BUILD.star.
 func builtins() starlark.StringDict {
 	all := starlark.StringDict{}
-	for _, m := range []starlark.StringDict{deb.Builtins(), version.Builtins(), venv.Builtins()} {
+	for _, m := range []starlark.StringDict{deb.Builtins(), version.Builtins(), venv.Builtins(), send.Builtins(), repo.Builtins()} {
 		for k, v := range m {
 			all[k] = v
 		}

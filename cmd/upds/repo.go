@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/upds/upds/stdlib/repo"
+)
+
+func newRepoCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "repo",
+		Short: "Create, publish, watch and serve a signed apt repository",
+		Long: `A repository directory holds incoming/ (uploads land here), public/ (what is served:
+dists/, pool/, key.asc, setup.sh), rejected/ (refused uploads with a .reason file) and
+private/ (the signing key; never served).`,
+	}
+	c.AddCommand(newRepoInitCmd(), newRepoPublishCmd(), newRepoWatchCmd(), newRepoServeCmd())
+	for _, s := range c.Commands() {
+		s.Args = wrapArgs(s.Args)
+	}
+	return c
+}
+
+func newRepoInitCmd() *cobra.Command {
+	var opt repo.InitOptions
+	var importKey string
+	c := &cobra.Command{
+		Use:   "init DIR",
+		Short: "Create a repository with a new ed25519 signing key",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if importKey != "" {
+				b, err := os.ReadFile(importKey)
+				if err != nil {
+					return usageErr("--import-key: %v", err)
+				}
+				opt.ImportKey = b
+			}
+			if err := repo.Init(args[0], opt); err != nil {
+				return err
+			}
+			fmt.Printf("repository created in %s\n  uploads go to  %s/incoming/\n  serve          %s/public/ (upds repo serve %s, or any web server)\n  clients trust  %s/public/key.asc\n",
+				args[0], args[0], args[0], args[0], args[0])
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&opt.Suite, "suite", "", "suite name (default stable)")
+	f.StringVar(&opt.Component, "component", "", "component (default main)")
+	f.StringSliceVar(&opt.Architectures, "arch", nil, "architectures (default amd64,arm64,all)")
+	f.StringVar(&opt.Origin, "origin", "", "Origin field of Release (default upds)")
+	f.StringVar(&opt.Label, "label", "", "Label field of Release (default upds)")
+	f.StringVar(&importKey, "import-key", "", "use this armored OpenPGP private key instead of generating one")
+	f.StringVar(&opt.KeyName, "key-name", "", "name in a generated key's user ID")
+	f.StringVar(&opt.KeyEmail, "key-email", "", "email in a generated key's user ID")
+	return c
+}
+
+func printReport(rep *repo.PublishReport, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	for _, a := range rep.Added {
+		fmt.Printf("added     %s\n", a)
+	}
+	for _, u := range rep.Unchanged {
+		fmt.Printf("unchanged %s\n", u)
+	}
+	for _, r := range rep.Removed {
+		fmt.Printf("removed   %s\n", r)
+	}
+	for _, r := range rep.Rejected {
+		fmt.Printf("REJECTED  %s: %s\n", r.File, r.Reason)
+	}
+	fmt.Printf("published %d packages in %s\n", rep.Packages, rep.Duration.Round(time.Millisecond))
+	return nil
+}
+
+func newRepoPublishCmd() *cobra.Command {
+	var keep int
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "publish DIR",
+		Short: "Move valid uploads from incoming/ into the pool and sign new indexes",
+		Long: `Validate every .deb in DIR/incoming (readable, control fields valid, name, version and
+architecture matching its file name, no path escaping the package root, not a different
+package under a published name). Refused uploads move to DIR/rejected/ with a .reason file;
+the rest go to the pool, and Packages, Release, InRelease and Release.gpg are rewritten
+atomically (by-hash keeps the previous generation reachable). Exit 1 if anything was rejected.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			rep, err := repo.Publish(args[0], repo.PublishOptions{KeepVersions: keep})
+			if err != nil {
+				return err
+			}
+			if err := printReport(rep, asJSON); err != nil {
+				return err
+			}
+			if len(rep.Rejected) > 0 {
+				return &exitError{code: 1, err: fmt.Errorf("%d upload(s) rejected (see %s/rejected/)", len(rep.Rejected), args[0])}
+			}
+			return nil
+		},
+	}
+	c.Flags().IntVar(&keep, "keep", 0, "keep only the N newest versions of each package (0: keep all)")
+	c.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	return c
+}
+
+func newRepoWatchCmd() *cobra.Command {
+	var keep int
+	var interval time.Duration
+	c := &cobra.Command{
+		Use:   "watch DIR",
+		Short: "Publish whenever uploads arrive in DIR/incoming",
+		Long:  "Publish whenever finished uploads (not *.tmp) arrive in DIR/incoming, until interrupted.\nBad uploads are rejected and the watch goes on.",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			fmt.Fprintf(os.Stderr, "upds: watching %s/incoming (Ctrl-C to stop)\n", args[0])
+			return repo.Watch(c.Context(), args[0], repo.WatchOptions{PublishOptions: repo.PublishOptions{KeepVersions: keep}, Interval: interval},
+				func(rep *repo.PublishReport, err error) {
+					if err != nil {
+						fmt.Fprintf(os.Stderr, "upds: publish: %v\n", err)
+						return
+					}
+					printReport(rep, false)
+				})
+		},
+	}
+	c.Flags().IntVar(&keep, "keep", 0, "keep only the N newest versions of each package (0: keep all)")
+	c.Flags().DurationVar(&interval, "interval", 500*time.Millisecond, "how often incoming/ is scanned")
+	return c
+}
+
+func newRepoServeCmd() *cobra.Command {
+	var addr string
+	c := &cobra.Command{
+		Use:   "serve DIR",
+		Short: "Serve DIR/public over HTTP (tests and small setups; production: nginx)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			h, err := repo.Handler(args[0])
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return err
+			}
+			srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+			fmt.Fprintf(os.Stderr, "upds: serving %s/public on http://%s/\n", args[0], ln.Addr())
+			go func() {
+				<-c.Context().Done()
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				srv.Shutdown(ctx)
+			}()
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
+	return c
+}

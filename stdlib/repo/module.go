@@ -1,0 +1,65 @@
+package repo
+
+// The Starlark binding of the repo package: publish().
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"go.starlark.net/starlark"
+
+	"github.com/upds/upds/interp"
+	"github.com/upds/upds/stdlib/send"
+)
+
+// Builtins are the names this module gives BUILD.star.
+func Builtins() starlark.StringDict {
+	return starlark.StringDict{"publish": starlark.NewBuiltin("publish", builtinPublish)}
+}
+
+// publish(packages, repo, keep = 0): put packages into a local repository (made with
+// `upds repo init DIR`) and publish it: the upload goes through DIR/incoming exactly as a
+// send() would, then the indexes are rebuilt and signed. Fails when an upload is rejected.
+func builtinPublish(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var pkgs starlark.Value
+	var dir string
+	var keep int
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "packages", &pkgs, "repo", &dir, "keep?", &keep); err != nil {
+		return nil, err
+	}
+	if err := interp.RequireRun(thread, "publish"); err != nil {
+		return nil, err
+	}
+	files, err := send.Paths(thread, pkgs, "publish")
+	if err != nil {
+		return nil, err
+	}
+	h, run := interp.HostOf(thread), interp.RunOf(thread)
+	if !filepath.IsAbs(dir) {
+		c, err := interp.ProjectPath(dir)
+		if err != nil {
+			return nil, fmt.Errorf("publish: repo: %v", err)
+		}
+		dir = filepath.Join(h.Root, c)
+	}
+	if _, err := ReadConfig(dir); err != nil {
+		return nil, fmt.Errorf("publish: %v (create it with: upds repo init %s)", err, dir)
+	}
+	if err := send.Send(run.Ctx, files, filepath.Join(dir, "incoming"), send.Options{}); err != nil {
+		return nil, fmt.Errorf("publish: %v", err)
+	}
+	rep, err := Publish(dir, PublishOptions{KeepVersions: keep})
+	if err != nil {
+		return nil, fmt.Errorf("publish: %v", err)
+	}
+	if len(rep.Rejected) > 0 {
+		var reasons []string
+		for _, r := range rep.Rejected {
+			reasons = append(reasons, r.File+": "+r.Reason)
+		}
+		return nil, fmt.Errorf("publish: rejected: %s", strings.Join(reasons, "; "))
+	}
+	fmt.Fprintf(run.Stdout, "published %d new, %d unchanged to %s (%d packages)\n", len(rep.Added), len(rep.Unchanged), dir, rep.Packages)
+	return starlark.None, nil
+}
