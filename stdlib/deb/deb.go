@@ -96,7 +96,7 @@ type Package struct {
 	// Compression of both tar members: "gzip" (the default when empty), "xz", "zstd" or
 	// "none" (control.tar and data.tar uncompressed, as dpkg-deb -Znone writes them).
 	Compression string
-	// Level is the compression level; 0 means the compressor's default (gzip 6, zstd 3, xz 6).
+	// Level is the compression level; 0 means the default (gzip DefaultGzipLevel, zstd 3, xz 6).
 	Level int
 	// MTime is the modification time of every member and tar entry (entries with an earlier
 	// MTime of their own keep it). It is the clamp from SOURCE_DATE_EPOCH, or a fixed date the

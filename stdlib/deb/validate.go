@@ -104,7 +104,7 @@ func checkCompression(c string, level int) (string, int, error) {
 		return "", 0, fmt.Errorf("compression %s: level %d out of range 0..%d", c, level, m)
 	}
 	if level == 0 {
-		level = map[string]int{"gzip": 6, "xz": 6, "zstd": 3, "none": 0}[c]
+		level = map[string]int{"gzip": DefaultGzipLevel, "xz": 6, "zstd": 3, "none": 0}[c]
 	}
 	return c, level, nil
 }
@@ -372,3 +372,7 @@ func prepareControl(c control.Paragraph, installed int64) (control.Paragraph, er
 	}
 	return ordered, nil
 }
+
+// DefaultGzipLevel is the gzip level used when Package.Level is 0. klauspost/compress's level 7
+// gives about the size of zlib's (and so dpkg-deb's) level 6, at a fraction of its time.
+const DefaultGzipLevel = 7

@@ -7,6 +7,7 @@ import (
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -120,14 +121,16 @@ func compressor(w io.Writer, c string, level int) (io.WriteCloser, error) {
 		}
 		// 1 MiB blocks (each seeded with the previous 32 KiB, so the ratio stays that of
 		// gzip); the block size fixes the output, the number in flight only the speed.
-		if err := z.SetConcurrency(1<<20, 2*runtime.GOMAXPROCS(0)); err != nil {
+		if err := z.SetConcurrency(1<<20, max(runtime.GOMAXPROCS(0), 2)); err != nil {
 			return nil, err
 		}
 		return z, nil
 	case "zstd":
 		return zstd.NewWriter(w,
 			zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)),
-			zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+			zstd.WithEncoderConcurrency(2),
+			zstd.WithWindowSize(zstdWindow),
+			zstd.WithLowerEncoderMem(true),
 			zstd.WithEncoderCRC(true))
 	case "xz":
 		return newXZWriter(w, level)
@@ -136,6 +139,9 @@ func compressor(w io.Writer, c string, level int) (io.WriteCloser, error) {
 	}
 	return nil, fmt.Errorf("unknown compression %q", c)
 }
+
+// zstdWindow is the zstd window (zstd -3 uses 4 MiB too); decoders need that much memory.
+const zstdWindow = 4 << 20
 
 type nopCloser struct{ io.Writer }
 
@@ -189,64 +195,164 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// chunk is a piece of data.tar's content handed from the reading goroutine to the writer.
+type chunk struct {
+	item int    // index into plan.items
+	data []byte // file content; nil for entries without content
+	last bool   // the item's final chunk: sum is set
+	sum  [md5.Size]byte
+	err  error
+}
+
+const chunkSize = 256 << 10
+
 // writeData writes data.tar through the compressor to w and returns the md5sums file.
+// One goroutine opens, reads and hashes the files while the caller's goroutine writes the tar
+// stream into the compressor (which has goroutines of its own), so that hashing and
+// compression run on different cores; a ring of 8 buffers bounds the memory in between.
 func (pl *plan) writeData(w io.Writer) ([]byte, error) {
 	zw, err := compressor(w, pl.compression, pl.level)
 	if err != nil {
 		return nil, err
 	}
-	tw := tar.NewWriter(zw)
-	var sums bytes.Buffer
-	h := md5.New()
-	buf := make([]byte, 256<<10)
-	for i := range pl.items {
-		it := &pl.items[i]
-		if err := tw.WriteHeader(tarHeader(it)); err != nil {
-			zw.Close()
-			return nil, fmt.Errorf("data.tar: %s: %w", it.Path, err)
-		}
-		if it.Type != TypeFile {
-			continue
-		}
-		if err := copyFile(tw, h, it, buf); err != nil {
-			zw.Close()
-			return nil, fmt.Errorf("data.tar: %s: %w", it.Path, err)
-		}
-		var sum [md5.Size]byte
-		fmt.Fprintf(&sums, "%x  %s\n", h.Sum(sum[:0]), it.Path[1:])
+	chunks := make(chan chunk, 8)
+	free := make(chan []byte, 8)
+	for i := 0; i < cap(free); i++ {
+		free <- make([]byte, chunkSize)
 	}
-	if err := tw.Close(); err != nil {
+	done := make(chan struct{})
+	go pl.readFiles(chunks, free, done)
+	sums, err := pl.writeTar(zw, chunks, free)
+	close(done)
+	for range chunks { // let the reader finish; it stops at done
+	}
+	if err != nil {
 		zw.Close()
-		return nil, fmt.Errorf("data.tar: %w", err)
+		return nil, err
 	}
 	if err := zw.Close(); err != nil {
+		return nil, fmt.Errorf("data.tar: %w", err)
+	}
+	return sums, nil
+}
+
+func (pl *plan) writeTar(zw io.Writer, chunks <-chan chunk, free chan<- []byte) ([]byte, error) {
+	tw := tar.NewWriter(zw)
+	var sums bytes.Buffer
+	cur := -1
+	for c := range chunks {
+		if c.err != nil {
+			return nil, fmt.Errorf("data.tar: %s: %w", pl.items[c.item].Path, c.err)
+		}
+		it := &pl.items[c.item]
+		if c.item != cur {
+			cur = c.item
+			if err := tw.WriteHeader(tarHeader(it)); err != nil {
+				return nil, fmt.Errorf("data.tar: %s: %w", it.Path, err)
+			}
+		}
+		if c.data != nil {
+			_, err := tw.Write(c.data)
+			free <- c.data[:cap(c.data)]
+			if err != nil {
+				return nil, fmt.Errorf("data.tar: %s: %w", it.Path, err)
+			}
+		}
+		if c.last && it.Type == TypeFile {
+			fmt.Fprintf(&sums, "%x  %s\n", c.sum, it.Path[1:])
+		}
+	}
+	if err := tw.Close(); err != nil {
 		return nil, fmt.Errorf("data.tar: %w", err)
 	}
 	return sums.Bytes(), nil
 }
 
-// copyFile copies exactly it.Size bytes of the file into tw, hashing them into h.
-func copyFile(tw io.Writer, h hash.Hash, it *item, buf []byte) error {
+// readFiles sends every item's content in order, hashed, then closes chunks.
+func (pl *plan) readFiles(chunks chan<- chunk, free chan []byte, done <-chan struct{}) {
+	defer close(chunks)
+	send := func(c chunk) bool {
+		select {
+		case chunks <- c:
+			return true
+		case <-done:
+			return false
+		}
+	}
+	h := md5.New()
+	for i := range pl.items {
+		it := &pl.items[i]
+		if it.Type != TypeFile {
+			if !send(chunk{item: i, last: true}) {
+				return
+			}
+			continue
+		}
+		if err := pl.readFile(i, h, send, free, done); err != nil {
+			send(chunk{item: i, err: err})
+			return
+		}
+	}
+}
+
+var errCanceled = errors.New("canceled")
+
+func (pl *plan) readFile(i int, h hash.Hash, send func(chunk) bool, free chan []byte, done <-chan struct{}) error {
+	it := &pl.items[i]
 	h.Reset()
 	rc, err := it.Open()
 	if err != nil {
 		return err
 	}
-	n, err := io.CopyBuffer(io.MultiWriter(tw, h), io.LimitReader(rc, it.Size), buf)
-	if err != nil {
-		rc.Close()
-		return err
+	err = pl.readContent(i, rc, h, send, free, done)
+	if cerr := rc.Close(); err == nil && cerr != nil {
+		err = cerr
 	}
-	if n != it.Size {
-		rc.Close()
-		return fmt.Errorf("file has %d bytes, want %d: it changed while the package was written", n, it.Size)
+	return err
+}
+
+func (pl *plan) readContent(i int, rc io.Reader, h hash.Hash, send func(chunk) bool, free chan []byte, done <-chan struct{}) error {
+	it := &pl.items[i]
+	if it.Size == 0 {
+		c := chunk{item: i, last: true}
+		h.Sum(c.sum[:0])
+		if !send(c) {
+			return errCanceled
+		}
+	}
+	for left := it.Size; left > 0; {
+		var buf []byte
+		select {
+		case buf = <-free:
+		case <-done:
+			return errCanceled
+		}
+		n, err := io.ReadFull(rc, buf[:min(int64(len(buf)), left)])
+		if n == 0 {
+			free <- buf
+		} else {
+			left -= int64(n)
+			h.Write(buf[:n])
+			c := chunk{item: i, data: buf[:n], last: left == 0}
+			if c.last {
+				h.Sum(c.sum[:0])
+			}
+			if !send(c) {
+				return errCanceled
+			}
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return fmt.Errorf("file has %d bytes, want %d: it changed while the package was written", it.Size-left, it.Size)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	var probe [1]byte
 	if m, _ := rc.Read(probe[:]); m > 0 {
-		rc.Close()
 		return fmt.Errorf("file is longer than %d bytes: it changed while the package was written", it.Size)
 	}
-	return rc.Close()
+	return nil
 }
 
 // controlTar builds the compressed control.tar in memory (it is small: the control file,
