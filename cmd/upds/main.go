@@ -97,6 +97,7 @@ audits which versions run where.`,
 		newVersionCmd(g),
 		newBumpCmd(g),
 		newRepoCmd(),
+		newInspectCmd(),
 	)
 	for _, c := range root.Commands() {
 		c.Args = wrapArgs(c.Args)

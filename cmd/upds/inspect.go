@@ -1,0 +1,33 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/upds/upds/stdlib/deb"
+)
+
+func newInspectCmd() *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "inspect FILE.deb",
+		Short: "Show a package's control fields, scripts, conffiles and files (dpkg-deb -I -c)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			info, err := deb.ReadFile(args[0], deb.ReadOptions{Files: true})
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(os.Stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(info)
+			}
+			return info.WriteText(os.Stdout)
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	return c
+}
