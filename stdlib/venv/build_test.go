@@ -103,17 +103,29 @@ func TestBuildCExtension(t *testing.T) {
 	if !res.ArchSpecific {
 		t.Errorf("ArchSpecific = false with a compiled module")
 	}
-	if strings.Join(res.SharedLibDepends, ",") != "zlib1g" {
-		t.Errorf("SharedLibDepends = %v, want [zlib1g]", res.SharedLibDepends)
+	if len(res.SharedLibDepends) != 2 || !strings.HasPrefix(res.SharedLibDepends[0], "libc6 (>= 2.") ||
+		!strings.HasPrefix(res.SharedLibDepends[1], "zlib1g (>= 1:") {
+		t.Errorf("SharedLibDepends = %q, want [libc6 (>= 2.X) zlib1g (>= 1:X)]", res.SharedLibDepends)
 	}
 	so, _ := filepath.Glob(filepath.Join(res.Dir, "lib", "python*", "site-packages", "ext.cpython-*.so"))
 	if len(so) != 1 {
 		t.Fatalf("extension module not installed: %v", so)
 	}
+	// Stripped as dh_strip would, and RECORD knows the new hash.
 	if f, err := elf.Open(so[0]); err != nil {
 		t.Errorf("%s: %v", so[0], err)
 	} else {
+		for _, sec := range f.Sections {
+			if sec.Name == ".symtab" || strings.HasPrefix(sec.Name, ".debug_") {
+				t.Errorf("%s keeps section %s", filepath.Base(so[0]), sec.Name)
+			}
+		}
 		f.Close()
+	}
+	soData, _ := os.ReadFile(so[0])
+	rec, _ := os.ReadFile(filepath.Join(filepath.Dir(so[0]), "upds_ext-1.0.dist-info", "RECORD"))
+	if !strings.Contains(string(rec), filepath.Base(so[0])+","+wheeltest.RecordHash(soData)+",") {
+		t.Errorf("RECORD does not have the stripped module's hash:\n%s", rec)
 	}
 	checkNoLeak(t, res.Dir, res.Dir)
 	install(t, res)

@@ -435,6 +435,7 @@ func (s *Spec) key(in *inputs, py *interpreter, toolVersion string, hashFile Has
 	field("into", s.into())
 	field("python", py.Real, py.Version, py.Pip)
 	field("with-pip", fmt.Sprint(s.WithPip))
+	field("keep-symbols", fmt.Sprint(s.KeepSymbols))
 	for _, w := range py.Ensurepip { // installed WithPip; and the pip that installs, with an old system pip
 		field("ensurepip", filepath.Base(w))
 	}

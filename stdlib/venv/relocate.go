@@ -2,13 +2,16 @@ package venv
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
+	"debug/elf"
 	"encoding/base64"
 	"encoding/csv"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -25,6 +28,10 @@ type relocator struct {
 	into      string   // its path on the server
 	python    string   // the versioned system interpreter, /usr/bin/python3.11
 	forbidden []string // paths that must not appear anywhere afterwards (root, the work dir)
+
+	strip bool // strip debugging symbols from compiled files, as dh_strip does
+	ctx   context.Context
+	log   io.Writer
 
 	modified map[string]bool // files rewritten, relative to root
 	removed  map[string]bool // files deleted, relative to root
@@ -48,6 +55,11 @@ func (r *relocator) run() error {
 	}
 	if err := r.rewriteFiles(); err != nil {
 		return err
+	}
+	if r.strip {
+		if err := r.stripELF(); err != nil {
+			return err
+		}
 	}
 	if err := r.normalizeModes(); err != nil {
 		return err
@@ -464,4 +476,60 @@ func scanFile(p string, patterns [][]byte) (isELF, found bool, err error) {
 		copy(buf, buf[len(buf)-keep:])
 		buf = buf[:keep]
 	}
+}
+
+// stripELF removes symbol tables and debugging sections from compiled files that have them,
+// with dh_strip's arguments: --strip-unneeded for shared objects (extension modules), all
+// symbols for executables; .comment and .note go too. Wheels built locally (with -g) carry
+// them; lintian calls that unstripped-binary-or-object, and they can double a package's size.
+func (r *relocator) stripELF() error {
+	if len(r.elfFiles) == 0 {
+		return nil
+	}
+	stripBin, err := exec.LookPath("strip")
+	if err != nil {
+		return fmt.Errorf("compiled files need stripping but strip is missing (apt-get install binutils), or keep their symbols")
+	}
+	for _, rp := range r.elfFiles {
+		p := filepath.Join(r.root, rp)
+		f, err := elf.Open(p)
+		if err != nil {
+			continue // not an object strip understands
+		}
+		typ := f.Type
+		unstripped := false
+		for _, sec := range f.Sections {
+			if sec.Name == ".symtab" || strings.HasPrefix(sec.Name, ".debug_") {
+				unstripped = true
+			}
+		}
+		f.Close()
+		if !unstripped || (typ != elf.ET_DYN && typ != elf.ET_EXEC) {
+			continue
+		}
+		args := []string{"--remove-section=.comment", "--remove-section=.note"}
+		if typ == elf.ET_DYN {
+			args = append(args, "--strip-unneeded")
+		}
+		tmp := p + ".upds-strip"
+		cmd := exec.CommandContext(r.ctx, stripBin, append(args, "-o", tmp, p)...)
+		cmd.Env = scrubbedEnv("", "")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			os.Remove(tmp)
+			return fmt.Errorf("strip %s: %v: %s", rp, err, strings.TrimSpace(string(out)))
+		}
+		info, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		if err := os.Chmod(tmp, info.Mode().Perm()); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, p); err != nil {
+			return err
+		}
+		fmt.Fprintf(r.log, "stripped %s\n", rp)
+		r.modified[rp] = true
+	}
+	return nil
 }

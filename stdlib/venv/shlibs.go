@@ -9,15 +9,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 )
 
 // sharedLibDepends does the part of dpkg-shlibdeps' job a venv needs: the DT_NEEDED libraries
 // of every compiled file, found where the dynamic linker finds them (ldconfig's cache), mapped
-// to the Debian packages that own them (dpkg -S). Libraries inside the venv (bundled by
-// auditwheel, e.g. pkg.libs/) and the C library and interpreter packages that Python itself
-// depends on are left out.
+// to the Debian packages that own them (dpkg -S), with the minimal version their shlibs file
+// asks for ("zlib1g (>= 1:1.2.3.3.dfsg-1)"). Libraries inside the venv (bundled by
+// auditwheel, e.g. pkg.libs/) and the interpreter's own packages are left out; the C library is
+// not (lintian's missing-dependency-on-libc).
 func sharedLibDepends(ctx context.Context, root string, elfFiles []string, py *interpreter) ([]string, error) {
 	if len(elfFiles) == 0 {
 		return nil, nil
@@ -44,8 +46,14 @@ func sharedLibDepends(ctx context.Context, root string, elfFiles []string, py *i
 	if err != nil {
 		return nil, err
 	}
-	pkgs := map[string]bool{}
-	for lib, machine := range needed {
+	pkgs := map[string]string{} // package -> relation
+	libs := make([]string, 0, len(needed))
+	for lib := range needed {
+		libs = append(libs, lib)
+	}
+	sort.Strings(libs)
+	for _, lib := range libs {
+		machine := needed[lib]
 		if bundled[lib] {
 			continue
 		}
@@ -67,15 +75,17 @@ func sharedLibDepends(ctx context.Context, root string, elfFiles []string, py *i
 		if err != nil {
 			return nil, fmt.Errorf("compiled files need %s: %w", path, err)
 		}
-		pkgs[pkg] = true
+		if _, ok := pkgs[pkg]; !ok {
+			pkgs[pkg] = shlibsRelation(ctx, pkg, lib)
+		}
 	}
 	var out []string
-	for p := range pkgs {
-		// Python's own dependencies: the interpreter package brings them.
-		if p == "libc6" || p == py.Package() || p == py.Package()+"-minimal" || p == "lib"+py.Package()+"-minimal" || p == "lib"+py.Package()+"-stdlib" {
+	for p, rel := range pkgs {
+		// The interpreter's own packages: Depends has the interpreter already.
+		if p == py.Package() || p == py.Package()+"-minimal" || p == "lib"+py.Package()+"-minimal" || p == "lib"+py.Package()+"-stdlib" {
 			continue
 		}
-		out = append(out, p)
+		out = append(out, rel)
 	}
 	sort.Strings(out)
 	return out, nil
@@ -142,4 +152,45 @@ func ownerPackage(ctx context.Context, path string) (string, error) {
 		return strings.TrimSpace(pkg), nil
 	}
 	return "", fmt.Errorf("no Debian package owns it (dpkg -S)")
+}
+
+var sonameRE = regexp.MustCompile(`^(.*)\.so\.(\d[\w.]*)$`)    // libz.so.1
+var sonameDashRE = regexp.MustCompile(`^(.*)-(\d[\w.]*)\.so$`) // libfoo-1.2.so
+
+// shlibsRelation returns the dependency the package's shlibs file gives for soname, as
+// dpkg-shlibdeps would use it, or the bare package name when there is none.
+func shlibsRelation(ctx context.Context, pkg, soname string) string {
+	var name, version string
+	if m := sonameRE.FindStringSubmatch(soname); m != nil {
+		name, version = m[1], m[2]
+	} else if m := sonameDashRE.FindStringSubmatch(soname); m != nil {
+		name, version = m[1], m[2]
+	} else {
+		return pkg
+	}
+	cmd := exec.CommandContext(ctx, "dpkg-query", "--control-path", pkg, "shlibs")
+	cmd.Env = scrubbedEnv("", "")
+	out, err := cmd.Output()
+	if err != nil {
+		return pkg
+	}
+	for _, path := range strings.Fields(string(out)) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 3 || strings.HasSuffix(f[0], ":") { // "udeb: ..." lines are for the installer
+				continue
+			}
+			if f[0] == name && f[1] == version {
+				rel := strings.Join(f[2:], " ")
+				if strings.HasPrefix(rel, pkg) {
+					return rel
+				}
+			}
+		}
+	}
+	return pkg
 }

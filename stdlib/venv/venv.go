@@ -43,6 +43,9 @@ type Spec struct {
 	// WithPip also ships pip and setuptools in the venv (from the interpreter's ensurepip).
 	// Without it the venv holds only the requirements; the build uses the system pip.
 	WithPip bool
+	// KeepSymbols keeps the symbol tables and debugging information of compiled files.
+	// By default they are stripped, as dh_strip does for Debian packages.
+	KeepSymbols bool
 }
 
 // Result is a built, relocated venv. It marshals to JSON, so that a cache can keep it next to Dir.
@@ -274,7 +277,8 @@ func build(ctx context.Context, s Spec, stagingDir string, log io.Writer, opts b
 
 	// 3. Relocate and check.
 	res = &Result{Dir: venvDir, Into: s.into(), Python: py.Real, PythonPackage: py.Package()}
-	r := &relocator{root: venvDir, into: res.Into, python: py.Real, forbidden: []string{venvDir, work}}
+	r := &relocator{root: venvDir, into: res.Into, python: py.Real, forbidden: []string{venvDir, work},
+		strip: !s.KeepSymbols, ctx: ctx, log: log}
 	if err := r.run(); err != nil {
 		return fail(err)
 	}

@@ -1,4 +1,4 @@
-package venv_test
+package debtest_test
 
 import (
 	"bytes"
@@ -87,7 +87,17 @@ func TestDebInstallPurge(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	os.WriteFile(filepath.Join(proj, "requirements.txt"), []byte("greet-app\n"), 0o644)
+	// A compiled module too: the package is then amd64 and depends on zlib1g.
+	ext := filepath.Join(t.TempDir(), "ext")
+	if out, err := exec.Command("cp", "-r", "../testdata/ext", ext).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	cmd := exec.Command("/usr/bin/python3", "-m", "pip", "wheel", "--no-build-isolation", "--no-index", "--no-deps", "-w", wheels, ext)
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "PIP_CONFIG_FILE=/dev/null"}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("pip wheel: %v\n%s", err, out)
+	}
+	os.WriteFile(filepath.Join(proj, "requirements.txt"), []byte("greet-app\nupds-ext\n"), 0o644)
 	b := make([]byte, 4)
 	rand.Read(b)
 	name := "upds-test-" + hex.EncodeToString(b)
@@ -98,6 +108,9 @@ func TestDebInstallPurge(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.RemoveAll(res.Dir)
+	if !res.ArchSpecific {
+		t.Errorf("ArchSpecific = false with a compiled module")
+	}
 
 	arch := "all"
 	if res.ArchSpecific {
@@ -134,13 +147,19 @@ func TestDebInstallPurge(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	t.Cleanup(func() { exec.Command("dpkg", "-P", pkgName).Run() })
+	t.Cleanup(func() {
+		exec.Command("dpkg", "-P", pkgName).Run()
+		os.RemoveAll(res.Into)
+	})
 	if out, err := exec.Command("dpkg", "-i", debPath).CombinedOutput(); err != nil {
 		t.Fatalf("dpkg -i: %v\n%s", err, out)
 	}
 	out, err := exec.Command(res.Into + "/bin/greet").CombinedOutput()
 	if err != nil || string(out) != "hi\n" {
 		t.Errorf("%s/bin/greet: %v %q", res.Into, err, out)
+	}
+	if out, err := exec.Command(res.Into+"/bin/python", "-c", "import ext; print(ext.add(1, 2))").CombinedOutput(); err != nil || string(out) != "3\n" {
+		t.Errorf("import ext: %v %q", err, out)
 	}
 	if m, _ := filepath.Glob(res.Into + "/lib/python3.*/site-packages/greet_lib/__pycache__/*.pyc"); len(m) == 0 {
 		t.Errorf("postinst did not byte-compile the venv")
