@@ -38,7 +38,13 @@ func Bump(v Version, part string) (Version, error) {
 	var next Version
 	switch part {
 	case Major, Minor, Patch:
-		idx := map[string]int{Major: 0, Minor: 1, Patch: 2}[part]
+		idx := 0
+		switch part {
+		case Minor:
+			idx = 1
+		case Patch:
+			idx = 2
+		}
 		up, err := bumpUpstream(v.Upstream, idx)
 		if err != nil {
 			return Version{}, fmt.Errorf("bump %s of %s: %w", part, v, err)

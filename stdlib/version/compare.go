@@ -80,17 +80,15 @@ func order(c int) int {
 // verrevcmp is dpkg's verrevcmp() over Go strings; the result is normalised to -1, 0, +1.
 func verrevcmp(a, b string) int {
 	i, j := 0, 0
-	at := func(s string, k int) int {
-		if k < len(s) {
-			return int(s[k])
-		}
-		return -1
-	}
-	digit := func(c int) bool { return c >= '0' && c <= '9' }
 	for i < len(a) || j < len(b) {
 		firstDiff := 0
-		for (i < len(a) && !digit(at(a, i))) || (j < len(b) && !digit(at(b, j))) {
-			ac, bc := order(at(a, i)), order(at(b, j))
+		for (i < len(a) && !isDigit(a[i])) || (j < len(b) && !isDigit(b[j])) {
+			if i < len(a) && j < len(b) && a[i] == b[j] { // same character, same weight
+				i++
+				j++
+				continue
+			}
+			ac, bc := order(charAt(a, i)), order(charAt(b, j))
 			if ac != bc {
 				return sign(ac - bc)
 			}
@@ -103,17 +101,17 @@ func verrevcmp(a, b string) int {
 		for j < len(b) && b[j] == '0' {
 			j++
 		}
-		for digit(at(a, i)) && digit(at(b, j)) {
+		for i < len(a) && j < len(b) && isDigit(a[i]) && isDigit(b[j]) {
 			if firstDiff == 0 {
 				firstDiff = int(a[i]) - int(b[j])
 			}
 			i++
 			j++
 		}
-		if digit(at(a, i)) {
+		if i < len(a) && isDigit(a[i]) {
 			return 1
 		}
-		if digit(at(b, j)) {
+		if j < len(b) && isDigit(b[j]) {
 			return -1
 		}
 		if firstDiff != 0 {
@@ -121,6 +119,14 @@ func verrevcmp(a, b string) int {
 		}
 	}
 	return 0
+}
+
+// charAt is s[k], or -1 (C's terminating NUL) past the end.
+func charAt(s string, k int) int {
+	if k < len(s) {
+		return int(s[k])
+	}
+	return -1
 }
 
 func sign(x int) int {
