@@ -2,11 +2,13 @@ package venv
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestBuildBadInput(t *testing.T) {
@@ -81,4 +83,24 @@ func TestBuildBadInput(t *testing.T) {
 			assertEmpty(t, staging)
 		})
 	}
+}
+
+// A build cancelled midway (here by a deadline shorter than any build) fails and leaves
+// nothing in staging; pip and its children are killed with their process group.
+func TestBuildCancelled(t *testing.T) {
+	needPython(t)
+	proj := newProject(t, "hello-app\n")
+	staging := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	defer cancel()
+	res, err := Build(ctx, Spec{Name: "cancel", Requirements: []string{"requirements.txt"}, ProjectDir: proj,
+		PipArgs: []string{"--no-index", "--find-links", "wheels"}}, staging, nil)
+	if err == nil {
+		os.RemoveAll(res.Dir)
+		t.Fatal("Build succeeded despite the deadline")
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err = %v, want the deadline", err)
+	}
+	assertEmpty(t, staging)
 }

@@ -4,7 +4,6 @@
 package venv
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -139,6 +138,9 @@ func (s Spec) KeyWith(ctx context.Context, toolVersion string, hashFile HashFunc
 	}
 	py, err := resolveInterpreter(ctx, s.Python)
 	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
 		return "", fmt.Errorf("venv %s: %w", s.Name, err)
 	}
 	in, err := s.collectInputs()
@@ -172,7 +174,12 @@ func build(ctx context.Context, s Spec, stagingDir string, log io.Writer, opts b
 	if err := s.validate(); err != nil {
 		return nil, err
 	}
-	fail := func(err error) (*Result, error) { return nil, fmt.Errorf("venv %s: %w", s.Name, err) }
+	fail := func(err error) (*Result, error) {
+		if ctx.Err() != nil { // a killed pip or dpkg says nothing about the inputs
+			err = ctx.Err()
+		}
+		return nil, fmt.Errorf("venv %s: %w", s.Name, err)
+	}
 	py, err := resolveInterpreter(ctx, s.Python)
 	if err != nil {
 		return fail(err)
@@ -268,9 +275,6 @@ func build(ctx context.Context, s Spec, stagingDir string, log io.Writer, opts b
 		fmt.Fprintf(log, "+ %s %s\n", pipBin, strings.Join(pip, " "))
 		tail := &tailWriter{}
 		if err := run(ctx, pipBin, pip, env, s.ProjectDir, io.MultiWriter(log, tail)); err != nil {
-			if ctx.Err() != nil {
-				return fail(ctx.Err())
-			}
 			return fail(fmt.Errorf("pip install: %s", tail.reason(err)))
 		}
 	}
@@ -380,18 +384,4 @@ func (t *tailWriter) reason(err error) string {
 		return err.Error()
 	}
 	return msg + ": " + err.Error()
-}
-
-// readFirstLine returns the first line of a file (for shebangs).
-func readFirstLine(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	line, err := bufio.NewReader(f).ReadString('\n')
-	if err != nil && err != io.EOF {
-		return "", err
-	}
-	return strings.TrimRight(line, "\n"), nil
 }
