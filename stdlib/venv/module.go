@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
@@ -193,6 +194,9 @@ func (t *Target) Build(a *interp.Action) error {
 			return nil
 		}
 	}
+	if err := CheckPython(a.Ctx, t.spec.Python); err != nil {
+		return &interp.Error{Pos: t.pos, Msg: fmt.Sprintf("venv %s: %v", t.spec.Name, err), Usage: true}
+	}
 	tmp := filepath.Join(h.Cache.Dir(), "tmp")
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return err
@@ -207,7 +211,11 @@ func (t *Target) Build(a *interp.Action) error {
 	defer logf.Close()
 	res, err := Build(a.Ctx, t.spec, tmp, logf)
 	if err != nil {
-		return fmt.Errorf("%w (pip's output: %s)", err, logPath)
+		msg := err.Error()
+		if strings.Contains(msg, "pip") {
+			msg += " (pip's output: " + logPath + ")"
+		}
+		return &interp.Error{Pos: t.pos, Msg: msg}
 	}
 	// Keep it: OBJ/tree is the venv, OBJ/result.json what it needs.
 	obj, err := os.MkdirTemp(tmp, "venv-obj-")
