@@ -126,7 +126,7 @@ func TestVenvBadInput(t *testing.T) {
 			os.WriteFile(py, b, 0o755)
 			build, _ := os.ReadFile(filepath.Join(dir, "BUILD.star"))
 			os.WriteFile(filepath.Join(dir, "BUILD.star"), bytes.Replace(build, []byte(`requirements = "requirements.txt"`), []byte(`requirements = "requirements.txt", python = "`+py+`"`), 1), 0o644)
-		}, 1, "upds: BUILD.star:3:11: venv upds-bad: venv upds-bad: python "},
+		}, 2, "is not a system interpreter: it is outside /usr/bin; the server will not have it"},
 		{"missing interpreter", func(dir string) {
 			build, _ := os.ReadFile(filepath.Join(dir, "BUILD.star"))
 			os.WriteFile(filepath.Join(dir, "BUILD.star"), bytes.Replace(build, []byte(`requirements = "requirements.txt"`), []byte(`requirements = "requirements.txt", python = "/usr/bin/python9.9"`), 1), 0o644)
