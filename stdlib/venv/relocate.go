@@ -154,6 +154,7 @@ func (r *relocator) interpreterLinks() error {
 // are not edited: a staging path left in one fails the scan.
 func (r *relocator) rewriteFiles() error {
 	old := []byte(r.root)
+	sc := newScanner(old)
 	return filepath.WalkDir(r.root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -175,7 +176,7 @@ func (r *relocator) rewriteFiles() error {
 		if !d.Type().IsRegular() {
 			return nil
 		}
-		isELF, found, err := scanFile(p, [][]byte{old})
+		isELF, found, err := sc.scan(p)
 		if err != nil {
 			return err
 		}
@@ -338,6 +339,7 @@ func (r *relocator) scan() error {
 	for _, f := range r.forbidden {
 		forbidden = append(forbidden, []byte(f))
 	}
+	sc := newScanner(forbidden...)
 	err := filepath.WalkDir(r.root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -352,7 +354,7 @@ func (r *relocator) scan() error {
 			}
 			data = []byte(t)
 		case d.Type().IsRegular():
-			_, found, err := scanFile(p, forbidden)
+			_, found, err := sc.scan(p)
 			if err != nil {
 				return err
 			}
@@ -439,19 +441,31 @@ func (r *relocator) normalizeModes() error {
 	})
 }
 
-// scanFile reads the file at p in chunks (a compiled library may be hundreds of MB) and reports
-// whether it is an ELF file and whether it contains any of patterns.
-func scanFile(p string, patterns [][]byte) (isELF, found bool, err error) {
+// scanner finds patterns in files, reading them in chunks with one reused buffer (a compiled
+// library may be hundreds of MB; a venv has tens of thousands of small files).
+type scanner struct {
+	patterns [][]byte
+	overlap  int
+	buf      []byte
+}
+
+func newScanner(patterns ...[]byte) *scanner {
+	s := &scanner{patterns: patterns}
+	for _, pat := range patterns {
+		s.overlap = max(s.overlap, len(pat)-1)
+	}
+	s.buf = make([]byte, 1<<20+s.overlap)
+	return s
+}
+
+// scan reports whether the file at p is an ELF file and whether it contains any pattern.
+func (s *scanner) scan(p string) (isELF, found bool, err error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return false, false, err
 	}
 	defer f.Close()
-	overlap := 0
-	for _, pat := range patterns {
-		overlap = max(overlap, len(pat)-1)
-	}
-	buf := make([]byte, 0, 1<<20+overlap)
+	buf := s.buf[:0]
 	first := true
 	for {
 		n, err := io.ReadFull(f, buf[len(buf):cap(buf)])
@@ -460,7 +474,7 @@ func scanFile(p string, patterns [][]byte) (isELF, found bool, err error) {
 			isELF = bytes.HasPrefix(buf, []byte("\x7fELF"))
 			first = false
 		}
-		for _, pat := range patterns {
+		for _, pat := range s.patterns {
 			if bytes.Contains(buf, pat) {
 				return isELF, true, nil
 			}
@@ -472,10 +486,15 @@ func scanFile(p string, patterns [][]byte) (isELF, found bool, err error) {
 			return isELF, false, err
 		}
 		// Keep the tail: a pattern may straddle two chunks.
-		keep := min(overlap, len(buf))
+		keep := min(s.overlap, len(buf))
 		copy(buf, buf[len(buf)-keep:])
 		buf = buf[:keep]
 	}
+}
+
+// scanFile is a one-off scanner.scan.
+func scanFile(p string, patterns [][]byte) (isELF, found bool, err error) {
+	return newScanner(patterns...).scan(p)
 }
 
 // stripELF removes symbol tables and debugging sections from compiled files that have them,
