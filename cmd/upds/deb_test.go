@@ -81,6 +81,14 @@ task("bump-minor", run = lambda ctx: bump("minor"))
 `
 
 func appProject(t *testing.T) string {
+	dir := appFiles(t)
+	// Symlinks in a source tree are packaged as symlinks, never followed (even outside).
+	os.Symlink("views.py", filepath.Join(dir, "src/app/current.py"))
+	os.Symlink("/etc/passwd", filepath.Join(dir, "src/app/outside"))
+	return dir
+}
+
+func appFiles(t *testing.T) string {
 	return project(t, map[string]string{
 		"BUILD.star":             appBuild,
 		"VERSION":                "1.9\n",
@@ -126,6 +134,8 @@ func TestDebBuildCheckedWithDpkgAndLintian(t *testing.T) {
 		"drwxr-x--- www-data/www-data 0 2020-01-01 00:00 ./var/lib/upds-cli-app/\n",
 		"./usr/share/doc/upds-cli-app/copyright\n",
 		"./usr/share/doc/upds-cli-app/changelog.gz\n",
+		"lrwxrwxrwx www-data/www-data 0 2020-01-01 00:00 ./srv/python/upds-cli-app/current.py -> views.py\n",
+		"lrwxrwxrwx www-data/www-data 0 2020-01-01 00:00 ./srv/python/upds-cli-app/outside -> /etc/passwd\n",
 	} {
 		want = strings.Join(strings.Fields(strings.ReplaceAll(want, "\n", " |")), " ")
 		if !strings.Contains(contents, want) {

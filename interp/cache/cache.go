@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"sync"
 	"syscall"
 
@@ -110,6 +111,11 @@ func (c *Cache) FileSum(fsys afero.Fs, name, statKey string) ([32]byte, error) {
 	if err != nil {
 		return [32]byte{}, err
 	}
+	return c.FileSumInfo(fsys, name, statKey, fi)
+}
+
+// FileSumInfo is FileSum for a file whose FileInfo the caller already has (from a walk).
+func (c *Cache) FileSumInfo(fsys afero.Fs, name, statKey string, fi os.FileInfo) ([32]byte, error) {
 	var st *syscall.Stat_t
 	if s, ok := fi.Sys().(*syscall.Stat_t); ok && statKey != "" && !c.disabled {
 		st = s
@@ -144,7 +150,10 @@ func (c *Cache) FileSum(fsys afero.Fs, name, statKey string) ([32]byte, error) {
 
 // Key builds an action key: a hash over typed, length-prefixed parts, so that no two different
 // input lists give the same key.
-type Key struct{ h hash.Hash }
+type Key struct {
+	h   hash.Hash
+	buf []byte
+}
 
 // NewKey starts a key for an action kind ("deb", "venv", ...) and tool version.
 func NewKey(kind, toolVersion string) *Key {
@@ -156,7 +165,11 @@ func NewKey(kind, toolVersion string) *Key {
 
 // String adds a string part.
 func (k *Key) String(s string) *Key {
-	fmt.Fprintf(k.h, "s%d:%s", len(s), s)
+	k.buf = append(k.buf[:0], 's')
+	k.buf = strconv.AppendInt(k.buf, int64(len(s)), 10)
+	k.buf = append(k.buf, ':')
+	k.buf = append(k.buf, s...)
+	k.h.Write(k.buf)
 	return k
 }
 
@@ -185,7 +198,10 @@ func (k *Key) Map(m map[string]string) *Key {
 
 // Int adds a number.
 func (k *Key) Int(n int64) *Key {
-	fmt.Fprintf(k.h, "i%d;", n)
+	k.buf = append(k.buf[:0], 'i')
+	k.buf = strconv.AppendInt(k.buf, n, 10)
+	k.buf = append(k.buf, ';')
+	k.h.Write(k.buf)
 	return k
 }
 

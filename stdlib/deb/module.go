@@ -687,6 +687,7 @@ type sourced struct {
 	fsys    afero.Fs
 	name    string // path in fsys
 	statKey string // absolute path for the stat cache ("" for in-memory content)
+	fi      fs.FileInfo
 	data    []byte // in-memory content
 }
 
@@ -957,7 +958,13 @@ func writeKey(key *cache.Key, h *interp.Host, pkg *Package, entries []sourced) e
 			key.Sum(sha256Sum(e.data))
 			continue
 		}
-		sum, err := h.Cache.FileSum(e.fsys, e.name, e.statKey)
+		var sum [32]byte
+		var err error
+		if e.fi != nil {
+			sum, err = h.Cache.FileSumInfo(e.fsys, e.name, e.statKey, e.fi)
+		} else {
+			sum, err = h.Cache.FileSum(e.fsys, e.name, e.statKey)
+		}
 		if err != nil {
 			return fmt.Errorf("hash %s: %w", e.name, err)
 		}
@@ -1005,8 +1012,12 @@ func (t *Target) owners(c *content) (owner, group string, uid, gid int) {
 	return
 }
 
-// defaultExclude keeps bytecode out of packages: Python writes it on the server.
-var defaultExclude = []string{"**/__pycache__", "**/__pycache__/**", "**/*.pyc"}
+// isBytecode reports a __pycache__ directory or a .pyc file: they stay out of packages, as
+// Python writes them on the server.
+func isBytecode(rel string) bool {
+	base := path.Base(rel)
+	return base == "__pycache__" || strings.HasSuffix(base, ".pyc")
+}
 
 // expand turns a tree(), file(), directory() or link() into entries.
 func (t *Target) expand(h *interp.Host, c *content) ([]sourced, error) {
@@ -1032,14 +1043,13 @@ func (t *Target) expand(h *interp.Host, c *content) ([]sourced, error) {
 	}
 	// tree
 	var out []sourced
-	lst, _ := h.FS.(afero.Lstater)
 	rl, _ := h.FS.(afero.LinkReader)
 	err := afero.Walk(h.FS, c.src, func(p string, fi fs.FileInfo, err error) error {
 		if err != nil {
 			return err
 		}
 		rel := strings.TrimPrefix(strings.TrimPrefix(filepath.ToSlash(p), c.src), "/")
-		if rel != "" && (matchAny(defaultExclude, rel) || matchAny(c.exclude, rel)) {
+		if rel != "" && (isBytecode(rel) || matchAny(c.exclude, rel)) {
 			if fi.IsDir() {
 				return filepath.SkipDir
 			}
@@ -1049,11 +1059,7 @@ func (t *Target) expand(h *interp.Host, c *content) ([]sourced, error) {
 		if rel != "" {
 			dest = c.dest + "/" + rel
 		}
-		if lst != nil {
-			if lfi, _, err := lst.LstatIfPossible(p); err == nil {
-				fi = lfi
-			}
-		}
+		// afero.Walk reports entries with Lstat where the filesystem can: symlinks stay links.
 		switch {
 		case fi.Mode()&fs.ModeSymlink != 0:
 			if rl == nil {
@@ -1109,7 +1115,7 @@ func (t *Target) fileEntry(h *interp.Host, base Entry, c *content, src, dest str
 	if h.Root != "" {
 		statKey = filepath.Join(h.Root, filepath.FromSlash(src))
 	}
-	return sourced{Entry: e, fsys: fsys, name: src, statKey: statKey}
+	return sourced{Entry: e, fsys: fsys, name: src, statKey: statKey, fi: fi}
 }
 
 // expandDir packages a built directory on the real filesystem (a venv) at into.
@@ -1152,7 +1158,7 @@ func (t *Target) expandDir(dir, into string) ([]sourced, error) {
 			}
 			name := p
 			e.Open = func() (io.ReadCloser, error) { return os.Open(name) }
-			out = append(out, sourced{Entry: e, fsys: osfs, name: p, statKey: p})
+			out = append(out, sourced{Entry: e, fsys: osfs, name: p, statKey: p, fi: fi})
 		default:
 			return fmt.Errorf("%s: not a file, directory or symlink", p)
 		}
