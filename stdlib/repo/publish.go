@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/md5"
 	"crypto/sha256"
@@ -113,26 +114,46 @@ var stanzaFirst = []string{"Package", "Source", "Version", "Architecture", "Main
 
 // readDeb reads the .deb at abs: control data and whole-file hashes, and with verify
 // also every data.tar path (none may escape the package root) and the md5sums.
-func readDeb(abs string, verify bool) (*deb.Info, error) {
-	info, err := deb.ReadFile(abs, deb.ReadOptions{Hash: true, Verify: verify})
+// Buffers come from bufs (a pool of *bufio.Reader), as allocating one per file
+// costs more than reading a tiny package. Symbolic links are not followed. The
+// returned FileInfo is the file's as read (size and mtime key the index cache).
+func readDeb(abs string, verify bool, bufs *sync.Pool) (*deb.Info, os.FileInfo, error) {
+	f, err := os.OpenFile(abs, os.O_RDONLY|unix.O_NOFOLLOW, 0)
 	if err != nil {
-		// ReadFile names the file; the caller names it better.
-		return nil, errors.New(strings.TrimPrefix(err.Error(), abs+": "))
+		if errors.Is(err, unix.ELOOP) {
+			return nil, nil, errors.New("not a regular file (symbolic link)")
+		}
+		return nil, nil, err
 	}
-	return info, nil
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, nil, errors.New("not a regular file")
+	}
+	br, _ := bufs.Get().(*bufio.Reader)
+	if br == nil {
+		br = bufio.NewReaderSize(f, 64<<10)
+	} else {
+		br.Reset(f)
+	}
+	defer bufs.Put(br)
+	info, err := deb.Read(br, deb.ReadOptions{Hash: true, Verify: verify})
+	if err != nil {
+		return nil, nil, err
+	}
+	if info.Size != fi.Size() {
+		return nil, nil, errors.New("file changed while being read")
+	}
+	return info, fi, nil
 }
 
-// makeEntry builds the index entry of a .deb at abs for pool path rel.
-func makeEntry(abs, rel string, info *deb.Info) (*poolEntry, error) {
+// makeEntry builds the index entry of a .deb for pool path rel.
+func makeEntry(rel string, info *deb.Info, fi os.FileInfo) (*poolEntry, error) {
 	p := info.Control
 	size, md5hex, shahex := info.Size, info.MD5, info.SHA256
-	fi, err := os.Stat(abs)
-	if err != nil {
-		return nil, err
-	}
-	if fi.Size() != size {
-		return nil, fmt.Errorf("%s changed while being read", abs)
-	}
 	var out control.Paragraph
 	for _, n := range stanzaFirst {
 		if v := p.Get(n); v != "" {
@@ -201,6 +222,7 @@ type candidate struct {
 	rel   string // pool path
 	err   error
 	entry *poolEntry
+	mode  os.FileMode
 }
 
 // Publish moves valid uploads from DIR/incoming into the pool, moves invalid ones to
@@ -235,13 +257,13 @@ func Publish(dir string, opt PublishOptions) (*PublishReport, error) {
 
 	// 1. What is in the pool: the cache, checked against the files.
 	cache := loadCache(dir)
-	entries, err := scanPool(pub, cache)
+	entries, broken, err := scanPool(pub, cache)
 	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
 
 	// 2. Uploads.
-	added, err := processIncoming(dir, cfg, entries, rep)
+	added, err := processIncoming(dir, cfg, entries, broken, rep)
 	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
@@ -302,11 +324,13 @@ func Publish(dir string, opt PublishOptions) (*PublishReport, error) {
 
 // scanPool lists the .deb files under public/pool, reusing cached entries whose
 // size and mtime still match and reading the others.
-func scanPool(pub string, cache map[string]*poolEntry) (map[string]*poolEntry, error) {
-	entries := make(map[string]*poolEntry, len(cache))
+// Unreadable pool files are left out of the index and returned in broken.
+func scanPool(pub string, cache map[string]*poolEntry) (entries map[string]*poolEntry, broken map[string]bool, err error) {
+	entries = make(map[string]*poolEntry, len(cache))
+	broken = map[string]bool{}
 	var todo []string
 	root := filepath.Join(pub, "pool")
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) && p == root {
 				return filepath.SkipDir
@@ -332,25 +356,27 @@ func scanPool(pub string, cache map[string]*poolEntry) (map[string]*poolEntry, e
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("scan pool: %w", err)
+		return nil, nil, fmt.Errorf("scan pool: %w", err)
 	}
+	var bufs sync.Pool
 	results := parallel(len(todo), func(i int) (*poolEntry, error) {
 		abs := filepath.Join(pub, filepath.FromSlash(todo[i]))
-		info, err := readDeb(abs, false)
+		info, fi, err := readDeb(abs, false, &bufs)
 		if err != nil {
 			return nil, fmt.Errorf("pool file %s: %w", todo[i], err)
 		}
-		return makeEntry(abs, todo[i], info)
+		return makeEntry(todo[i], info, fi)
 	})
 	for i, r := range results {
 		if r.err != nil {
 			// A broken pool file is left out of the index rather than failing every publish.
 			fmt.Fprintf(os.Stderr, "upds repo: skipping %s\n", r.err)
+			broken[todo[i]] = true
 			continue
 		}
 		entries[todo[i]] = r.v
 	}
-	return entries, nil
+	return entries, broken, nil
 }
 
 type result[T any] struct {
@@ -386,9 +412,48 @@ func parallel[T any](n int, f func(i int) (T, error)) []result[T] {
 	return out
 }
 
+// stream runs produce(0..n-1) on GOMAXPROCS workers and hands every result to consume,
+// in the calling goroutine, as soon as it is ready. After consume fails, the remaining
+// results are dropped and its error returned.
+func stream[T any](n int, produce func(i int) T, consume func(T) error) error {
+	out := make(chan T, 64)
+	idx := make(chan int)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range idx {
+				out <- produce(i)
+			}
+		}()
+	}
+	go func() {
+		defer close(idx)
+		for i := range n {
+			select {
+			case idx <- i:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	go func() { wg.Wait(); close(out) }()
+	var err error
+	for v := range out {
+		if err == nil {
+			if err = consume(v); err != nil {
+				close(stop)
+			}
+		}
+	}
+	return err
+}
+
 // processIncoming validates uploads and moves them to the pool or to rejected/.
 // It reports whether the pool changed.
-func processIncoming(dir string, cfg Config, entries map[string]*poolEntry, rep *PublishReport) (bool, error) {
+func processIncoming(dir string, cfg Config, entries map[string]*poolEntry, broken map[string]bool, rep *PublishReport) (bool, error) {
 	inc := filepath.Join(dir, IncomingDir)
 	ents, err := os.ReadDir(inc)
 	if err != nil {
@@ -404,87 +469,93 @@ func processIncoming(dir string, cfg Config, entries map[string]*poolEntry, rep 
 	}
 	sort.Strings(files)
 	pub := filepath.Join(dir, PublicDir)
-	cands := parallel(len(files), func(i int) (*candidate, error) {
+	var bufs sync.Pool
+	changed := false
+	// Uploads are read on every core while this goroutine moves the finished ones
+	// (mkdir and rename cost as much as reading a tiny package).
+	err = stream(len(files), func(i int) *candidate {
 		c := &candidate{file: files[i]}
 		abs := filepath.Join(inc, c.file)
-		fi, err := os.Lstat(abs)
-		switch {
-		case err != nil:
-			c.err = err
-		case !fi.Mode().IsRegular():
-			c.err = errors.New("not a regular file")
-		case !strings.HasSuffix(c.file, ".deb"):
+		if !strings.HasSuffix(c.file, ".deb") {
 			c.err = errors.New("not a .deb file (name must end in .deb)")
+			return c
 		}
-		if c.err != nil {
-			return c, nil
-		}
-		info, err := readDeb(abs, true)
+		info, fi, err := readDeb(abs, true, &bufs)
 		if err != nil {
 			c.err = fmt.Errorf("not a valid .deb: %w", err)
-			return c, nil
+			return c
 		}
+		c.mode = fi.Mode()
 		c.ctl = info.Control
 		if c.err = checkControl(c.ctl, cfg); c.err != nil {
-			return c, nil
+			return c
 		}
 		name, ver, arch := c.ctl.Get("Package"), c.ctl.Get("Version"), c.ctl.Get("Architecture")
 		if !fileNameMatches(c.file, name, ver, arch) {
 			c.err = fmt.Errorf("file name does not match its control fields (Package %s, Version %s, Architecture %s): expected %s",
 				name, ver, arch, debFileName(name, ver, arch))
-			return c, nil
+			return c
 		}
 		c.rel = path.Join(poolDir(cfg.Component, sourceName(c.ctl)), debFileName(name, ver, arch))
-		c.entry, c.err = makeEntry(abs, c.rel, info)
-		return c, nil
-	})
-	changed := false
-	for _, r := range cands {
-		c := r.v
+		c.entry, c.err = makeEntry(c.rel, info, fi)
+		return c
+	}, func(c *candidate) error {
 		abs := filepath.Join(inc, c.file)
 		if c.err == nil {
 			if old, ok := entries[c.rel]; ok {
 				if old.SHA256 == c.entry.SHA256 {
 					if err := os.Remove(abs); err != nil {
-						return changed, err
+						return err
 					}
 					rep.Unchanged = append(rep.Unchanged, c.file)
-					continue
+					return nil
 				}
 				c.err = fmt.Errorf("the pool already has %s with different content (sha256 %s); upload a new version instead",
 					c.rel, old.SHA256)
-			} else if _, err := os.Lstat(filepath.Join(pub, filepath.FromSlash(c.rel))); err == nil {
+			} else if broken[c.rel] {
 				c.err = fmt.Errorf("the pool already has an unreadable or unindexed %s; remove it first", c.rel)
 			}
 		}
 		if c.err != nil {
 			reason := strings.Join(strings.Fields(c.err.Error()), " ")
 			if err := reject(dir, c.file, reason); err != nil {
-				return changed, err
+				return err
 			}
 			rep.Rejected = append(rep.Rejected, Rejection{File: c.file, Reason: reason})
-			continue
+			return nil
 		}
 		dst := filepath.Join(pub, filepath.FromSlash(c.rel))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return changed, err
+		if err := mkdirs(filepath.Dir(dst)); err != nil {
+			return err
 		}
-		if err := os.Chmod(abs, 0o644); err != nil {
-			return changed, err
+		if c.mode.Perm() != 0o644 {
+			if err := os.Chmod(abs, 0o644); err != nil {
+				return err
+			}
 		}
+		// rename keeps the mtime that makeEntry recorded.
 		if err := os.Rename(abs, dst); err != nil {
-			return changed, fmt.Errorf("move %s into the pool: %w", c.file, err)
+			return fmt.Errorf("move %s into the pool: %w", c.file, err)
 		}
-		fi, err := os.Stat(dst)
-		if err != nil {
-			return changed, err
-		}
-		c.entry.Mtime = fi.ModTime().UnixNano()
 		entries[c.rel] = c.entry
 		rep.Added = append(rep.Added, c.rel)
 		changed = true
+		return nil
+	})
+	sort.Strings(rep.Added)
+	sort.Strings(rep.Unchanged)
+	sort.Slice(rep.Rejected, func(i, j int) bool { return rep.Rejected[i].File < rep.Rejected[j].File })
+	return changed, err
+}
+
+// mkdirs is os.MkdirAll that tries the common case (only the last element is
+// missing) with one system call.
+func mkdirs(dir string) error {
+	err := os.Mkdir(dir, 0o755)
+	if err == nil || errors.Is(err, os.ErrExist) {
+		return nil
 	}
-	return changed, nil
+	return os.MkdirAll(dir, 0o755)
 }
 
 // reject moves an upload to rejected/ and writes FILE.reason.

@@ -1,0 +1,143 @@
+// Command repo is the helper of bench/repo.sh: it generates tiny .deb files quickly and
+// drives stdlib/repo (init, publish) so the script can time it next to apt-ftparchive
+// and reprepro.
+//
+//	go run ./bench/repo gen N DIR [FIRST]   write N packages benchNNNNNN_1.0-1_amd64.deb into DIR
+//	go run ./bench/repo init DIR            repo.Init with architectures amd64 all
+//	go run ./bench/repo publish DIR         repo.Publish; prints the report summary
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"crypto/md5"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/blakesmith/ar"
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/upds/upds/stdlib/repo"
+)
+
+func main() {
+	if len(os.Args) < 3 {
+		fmt.Fprintln(os.Stderr, "usage: repo gen N DIR [FIRST] | init DIR | publish DIR")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "gen":
+		n, _ := strconv.Atoi(os.Args[2])
+		first := 0
+		if len(os.Args) > 4 {
+			first, _ = strconv.Atoi(os.Args[4])
+		}
+		err = gen(n, first, os.Args[3])
+	case "init":
+		err = repo.Init(os.Args[2], repo.InitOptions{Config: repo.Config{Architectures: []string{"amd64", "all"}}})
+	case "publish":
+		if p := os.Getenv("CPUPROFILE"); p != "" {
+			f, _ := os.Create(p)
+			pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+		var rep *repo.PublishReport
+		rep, err = repo.Publish(os.Args[2], repo.PublishOptions{})
+		if err == nil {
+			fmt.Fprintf(os.Stderr, "added %d, rejected %d, %d packages, %v\n", len(rep.Added), len(rep.Rejected), rep.Packages, rep.Duration.Round(time.Millisecond))
+		}
+	default:
+		err = fmt.Errorf("unknown command %q", os.Args[1])
+	}
+	if err != nil {
+		pprof.StopCPUProfile()
+		fmt.Fprintln(os.Stderr, "repo:", err)
+		os.Exit(1)
+	}
+}
+
+func gen(n, first int, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, runtime.NumCPU())
+	for w := range runtime.NumCPU() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := first + w; i < first+n; i += runtime.NumCPU() {
+				if err := writeDeb(dir, fmt.Sprintf("bench%06d", i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+var epoch = time.Unix(1700000000, 0)
+
+func targz(files []tar.Header, content map[string]string) []byte {
+	var b bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed)
+	tw := tar.NewWriter(zw)
+	for _, h := range files {
+		h.ModTime, h.Uname, h.Gname, h.Format = epoch, "root", "root", tar.FormatGNU
+		if h.Typeflag == tar.TypeReg {
+			h.Size = int64(len(content[h.Name]))
+		}
+		tw.WriteHeader(&h)
+		if h.Typeflag == tar.TypeReg {
+			tw.Write([]byte(content[h.Name]))
+		}
+	}
+	tw.Close()
+	zw.Close()
+	return b.Bytes()
+}
+
+func writeDeb(dir, name string) error {
+	readme := "./usr/share/doc/" + name + "/README"
+	body := name + " is a benchmark package.\n"
+	sum := md5.Sum([]byte(body))
+	data := targz([]tar.Header{
+		{Name: "./", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "./usr/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "./usr/share/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "./usr/share/doc/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "./usr/share/doc/" + name + "/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: readme, Typeflag: tar.TypeReg, Mode: 0o644},
+	}, map[string]string{readme: body})
+	control := "Package: " + name + "\nVersion: 1.0-1\nArchitecture: amd64\nMaintainer: Bench <bench@example.com>\n" +
+		"Installed-Size: 20\nDepends: libc6 (>= 2.36)\nSection: misc\nPriority: optional\n" +
+		"Description: benchmark package " + name + "\n A tiny package generated for bench/repo.sh.\n"
+	ctl := targz([]tar.Header{
+		{Name: "./", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "./control", Typeflag: tar.TypeReg, Mode: 0o644},
+		{Name: "./md5sums", Typeflag: tar.TypeReg, Mode: 0o644},
+	}, map[string]string{"./control": control, "./md5sums": fmt.Sprintf("%x  usr/share/doc/%s/README\n", sum, name)})
+	var b bytes.Buffer
+	w := ar.NewWriter(&b)
+	w.WriteGlobalHeader()
+	for _, m := range []struct {
+		name string
+		data []byte
+	}{{"debian-binary", []byte("2.0\n")}, {"control.tar.gz", ctl}, {"data.tar.gz", data}} {
+		if err := w.WriteHeader(&ar.Header{Name: m.name, Size: int64(len(m.data)), Mode: 0o644, ModTime: epoch}); err != nil {
+			return err
+		}
+		w.Write(m.data)
+	}
+	return os.WriteFile(filepath.Join(dir, name+"_1.0-1_amd64.deb"), b.Bytes(), 0o644)
+}
