@@ -37,11 +37,7 @@ func builtinPublish(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	}
 	h, run := interp.HostOf(thread), interp.RunOf(thread)
 	if !filepath.IsAbs(dir) {
-		c, err := interp.ProjectPath(dir)
-		if err != nil {
-			return nil, fmt.Errorf("publish: repo: %v", err)
-		}
-		dir = filepath.Join(h.Root, c)
+		dir = filepath.Join(h.Root, dir) // relative to the project; may lie outside it
 	}
 	if _, err := ReadConfig(dir); err != nil {
 		return nil, fmt.Errorf("publish: %v (create it with: upds repo init %s)", err, dir)

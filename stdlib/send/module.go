@@ -100,11 +100,9 @@ func builtinSend(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 		return nil, fmt.Errorf("send: %v", err)
 	}
 	if target.Local && !filepath.IsAbs(target.Dir) {
-		c, err := interp.ProjectPath(target.Dir)
-		if err != nil {
-			return nil, fmt.Errorf("send: to: %v", err)
-		}
-		to = filepath.Join(h.Root, c)
+		// A run function acts: a relative destination is relative to the project, and may
+		// lie outside it (../repo/incoming).
+		to = filepath.Join(h.Root, target.Dir)
 	}
 	if err := Send(run.Ctx, files, to, opt); err != nil {
 		return nil, fmt.Errorf("send: %v", err)
