@@ -1,0 +1,185 @@
+package setup
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+)
+
+// testKey returns a new armored ed25519 public key and its fingerprint.
+func testKey(t *testing.T) ([]byte, string) {
+	t.Helper()
+	e, err := openpgp.NewEntity("test repo", "", "repo@localhost", &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	w, err := armor.Encode(&b, openpgp.PublicKeyType, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Serialize(w); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	b.WriteByte('\n')
+	return b.Bytes(), fmt.Sprintf("%X", e.PrimaryKey.Fingerprint)
+}
+
+func TestDefaultName(t *testing.T) {
+	for _, c := range []struct{ url, want string }{
+		{"https://apt.example.com/", "apt.example.com"},
+		{"http://127.0.0.1:8080/repo", "127.0.0.1"},
+		{"http://[::1]:80/", "1"},
+		{"https://APT.Example.COM", "apt.example.com"},
+		{"not a url", "upds"},
+		{"", "upds"},
+	} {
+		if got := DefaultName(c.url); got != c.want {
+			t.Errorf("DefaultName(%q) = %q, want %q", c.url, got, c.want)
+		}
+	}
+}
+
+func TestValidation(t *testing.T) {
+	key, _ := testKey(t)
+	for _, c := range []struct {
+		name string
+		s    Source
+		want string
+	}{
+		{"ftp", Source{URL: "ftp://x/", Key: key}, "want http"},
+		{"quote", Source{URL: "http://x/'a", Key: key}, "not allowed"},
+		{"space", Source{URL: "http://x/a b", Key: key}, "not allowed"},
+		{"userinfo", Source{URL: "http://u:p@x/", Key: key}, "user info"},
+		{"name", Source{URL: "http://x/", Name: "../etc", Key: key}, "name"},
+		{"suite", Source{URL: "http://x/", Suite: "a b", Key: key}, "suite"},
+		{"nokey", Source{URL: "http://x/"}, "no repository key"},
+		{"notakey", Source{URL: "http://x/", Key: []byte("hello")}, "not an armored"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Script(c.s)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Script: %v, want an error with %q", err, c.want)
+			}
+		})
+	}
+	if err := ValidRole("-rf"); err == nil {
+		t.Error("ValidRole(-rf) accepted")
+	}
+}
+
+func TestSourcesFile(t *testing.T) {
+	key, _ := testKey(t)
+	got, err := Source{URL: "https://apt.example.com/repo", Key: key}.SourcesFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "# written by upds setup\nTypes: deb\nURIs: https://apt.example.com/repo\nSuites: stable\nComponents: main\nSigned-By: /etc/apt/keyrings/apt.example.com.asc\n"
+	if string(got) != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestScriptLint checks the generated script with sh -n, dash -n and shellcheck.
+func TestScriptLint(t *testing.T) {
+	key, fpr := testKey(t)
+	for _, u := range []string{"https://apt.example.com/", ""} {
+		script, err := Script(Source{URL: u, Key: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(script, []byte("UPDS_FINGERPRINT='"+fpr+"'")) {
+			t.Errorf("script lacks the fingerprint %s", fpr)
+		}
+		if !bytes.Contains(script, bytes.TrimSpace(key)) {
+			t.Error("script lacks the key")
+		}
+		p := filepath.Join(t.TempDir(), "setup.sh")
+		if err := os.WriteFile(p, script, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, sh := range []string{"sh", "dash", "bash"} {
+			if _, err := exec.LookPath(sh); err != nil {
+				continue
+			}
+			if out, err := exec.Command(sh, "-n", p).CombinedOutput(); err != nil {
+				t.Errorf("%s -n: %v\n%s", sh, err, out)
+			}
+		}
+		if _, err := exec.LookPath("shellcheck"); err != nil {
+			t.Skip("shellcheck not installed (apt-get install shellcheck)")
+		}
+		if out, err := exec.Command("shellcheck", "-s", "sh", p).CombinedOutput(); err != nil {
+			t.Errorf("shellcheck: %v\n%s", err, out)
+		}
+	}
+}
+
+// TestScriptUsage runs the script's argument checks (they come before the root check).
+func TestScriptUsage(t *testing.T) {
+	key, _ := testKey(t)
+	script, err := Script(Source{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "setup.sh")
+	os.WriteFile(p, script, 0o644)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"role"}, "no repository URL"},
+		{[]string{"--repo", "ftp://x", "role"}, "want an http"},
+		{[]string{"--repo", "http://x/$(id)", "role"}, "unexpected character"},
+		{[]string{"--repo=http://x/", "--name", "../x", "role"}, "--name"},
+		{[]string{"--repo=http://x/", "Bad_Role"}, "bad role"},
+		{[]string{"--bogus"}, "unknown option"},
+	} {
+		cmd := exec.Command("sh", append([]string{p}, c.args...)...)
+		out, err := cmd.CombinedOutput()
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), c.want) {
+			t.Errorf("sh setup.sh %q: %v\n%s\nwant exit 2 and %q", c.args, err, out, c.want)
+		}
+	}
+}
+
+func TestParseOutput(t *testing.T) {
+	out := `key       /etc/apt/keyrings/x.asc written (fingerprint ABCD)
+source    /etc/apt/sources.list.d/x.sources unchanged
+installed app 1.9.0
+upgraded  lib 1.0 -> 1.1
+downgraded old 2.0 -> 1.0
+removed   gone 3
+role      web 1.9.0
+done
+`
+	r := ParseOutput("h", []byte(out))
+	if !r.KeyWritten || r.SourceWritten || r.Fingerprint != "ABCD" || r.NothingToDo || r.SourcePath != "/etc/apt/sources.list.d/x.sources" {
+		t.Errorf("bad result %+v", r)
+	}
+	want := []Change{{"installed", "app", "", "1.9.0"}, {"upgraded", "lib", "1.0", "1.1"}, {"downgraded", "old", "2.0", "1.0"}, {"removed", "gone", "3", ""}}
+	if len(r.Changes) != len(want) {
+		t.Fatalf("changes %+v", r.Changes)
+	}
+	for i := range want {
+		if r.Changes[i] != want[i] {
+			t.Errorf("change %d = %+v, want %+v", i, r.Changes[i], want[i])
+		}
+	}
+	if len(r.Roles) != 1 || r.Roles[0] != (Role{"web", "1.9.0"}) {
+		t.Errorf("roles %+v", r.Roles)
+	}
+	if r := ParseOutput("h", []byte("key a unchanged (fingerprint X)\nnothing to do\n")); !r.NothingToDo {
+		t.Error("nothing to do not parsed")
+	}
+}
