@@ -80,6 +80,12 @@ task("zzz")
 	if r.stdout != want {
 		t.Fatalf("upds tasks printed\n%q\nwant\n%q", r.stdout, want)
 	}
+	r = upds(t, dir, "tasks", "--json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"name": "release",
+    "doc": "bump, build and send",
+    "position": "BUILD.star:4:5"`) {
+		t.Fatalf("upds tasks --json: exit %d\n%s", r.code, r.stdout)
+	}
 }
 
 func TestIndependentTasksRunTogether(t *testing.T) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"sort"
@@ -94,7 +95,8 @@ given order, so "upds run bump-minor build" builds the bumped version.`,
 }
 
 func newTasksCmd(g *globalFlags) *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	c := &cobra.Command{
 		Use:   "tasks",
 		Short: "List the tasks of BUILD.star with their descriptions",
 		Args:  cobra.NoArgs,
@@ -105,6 +107,20 @@ func newTasksCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			tasks := b.Host.Tasks()
+			if asJSON {
+				type taskJSON struct {
+					Name string `json:"name"`
+					Doc  string `json:"doc"`
+					Pos  string `json:"position"`
+				}
+				list := []taskJSON{}
+				for _, t := range tasks {
+					list = append(list, taskJSON{t.Name, t.Doc, t.Pos.String()})
+				}
+				enc := json.NewEncoder(os.Stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(list)
+			}
 			if len(tasks) == 0 {
 				fmt.Println("BUILD.star declares no tasks")
 				return nil
@@ -118,4 +134,6 @@ func newTasksCmd(g *globalFlags) *cobra.Command {
 			return tw.Flush()
 		},
 	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print the tasks as JSON")
+	return c
 }
