@@ -49,18 +49,18 @@ type PublishOptions struct {
 
 // Rejection is an upload that was refused.
 type Rejection struct {
-	File   string // the upload's name, now in rejected/
-	Reason string // one line, also in rejected/FILE.reason
+	File   string `json:"file"`   // the upload's name, now in rejected/
+	Reason string `json:"reason"` // one line, also in rejected/FILE.reason
 }
 
 // PublishReport says what a publish did.
 type PublishReport struct {
-	Added     []string    // pool paths (relative to public/) of accepted uploads
-	Unchanged []string    // uploads identical to a pool file; removed from incoming
-	Rejected  []Rejection // uploads moved to rejected/
-	Removed   []string    // pool paths deleted because of KeepVersions
-	Packages  int         // packages in the published index
-	Duration  time.Duration
+	Added     []string      `json:"added"`       // pool paths (relative to public/) of accepted uploads
+	Unchanged []string      `json:"unchanged"`   // uploads identical to a pool file; removed from incoming
+	Rejected  []Rejection   `json:"rejected"`    // uploads moved to rejected/
+	Removed   []string      `json:"removed"`     // pool paths deleted because of KeepVersions
+	Packages  int           `json:"packages"`    // packages in the published index
+	Duration  time.Duration `json:"duration_ns"` // wall time of the publish
 }
 
 // uploadName reports whether an incoming file name is a finished upload to consider
