@@ -148,3 +148,34 @@ func TestHelpOnEveryCommand(t *testing.T) {
 		}
 	}
 }
+
+func TestInterruptStopsTasks(t *testing.T) {
+	dir := project(t, map[string]string{"BUILD.star": `
+task("long", run = lambda ctx: sh("sleep 30; echo not-interrupted > marker"))
+task("other", run = lambda ctx: sh("sleep 30"))
+task("all", deps = ["long", "other"])
+`})
+	cmd := exec.Command(updsBin, "-C", dir, "--progress=plain", "run", "all")
+	var se bytes.Buffer
+	cmd.Stderr = &se
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	start := time.Now()
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	if time.Since(start) > 10*time.Second {
+		t.Fatal("Ctrl-C took more than 10 s to stop the run")
+	}
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 130 {
+		t.Fatalf("exit: %v, want 130\n%s", err, se.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "marker")); err == nil {
+		t.Fatal("the interrupted command went on")
+	}
+	if out, _ := exec.Command("pgrep", "-f", "sleep 30; echo not-interrupted").Output(); len(out) > 0 {
+		t.Fatalf("a child is left running: %s", out)
+	}
+}

@@ -100,7 +100,11 @@ the rest go to the pool, and Packages, Release, InRelease and Release.gpg are re
 atomically (by-hash keeps the previous generation reachable). Exit 1 if anything was rejected.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			rep, err := repo.Publish(args[0], repo.PublishOptions{KeepVersions: keep})
+			opt, err := repo.WithSetupScript(args[0], repo.PublishOptions{KeepVersions: keep})
+			if err != nil {
+				return err
+			}
+			rep, err := repo.Publish(args[0], opt)
 			if err != nil {
 				return err
 			}
@@ -127,8 +131,12 @@ func newRepoWatchCmd() *cobra.Command {
 		Long:  "Publish whenever finished uploads (not *.tmp) arrive in DIR/incoming, until interrupted.\nBad uploads are rejected and the watch goes on.",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			opt, err := repo.WithSetupScript(args[0], repo.PublishOptions{KeepVersions: keep})
+			if err != nil {
+				return err
+			}
 			fmt.Fprintf(os.Stderr, "upds: watching %s/incoming (Ctrl-C to stop)\n", args[0])
-			return repo.Watch(c.Context(), args[0], repo.WatchOptions{PublishOptions: repo.PublishOptions{KeepVersions: keep}, Interval: interval},
+			return repo.Watch(c.Context(), args[0], repo.WatchOptions{PublishOptions: opt, Interval: interval},
 				func(rep *repo.PublishReport, err error) {
 					if err != nil {
 						fmt.Fprintf(os.Stderr, "upds: publish: %v\n", err)
