@@ -45,7 +45,11 @@ func builtinPublish(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	if err := send.Send(run.Ctx, files, filepath.Join(dir, "incoming"), send.Options{}); err != nil {
 		return nil, fmt.Errorf("publish: %v", err)
 	}
-	rep, err := Publish(dir, PublishOptions{KeepVersions: keep})
+	opt, err := WithSetupScript(dir, PublishOptions{KeepVersions: keep})
+	if err != nil {
+		return nil, fmt.Errorf("publish: %v", err)
+	}
+	rep, err := Publish(dir, opt)
 	if err != nil {
 		return nil, fmt.Errorf("publish: %v", err)
 	}

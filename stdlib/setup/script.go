@@ -40,7 +40,7 @@ func Script(s Source) ([]byte, error) {
 	}
 	var b bytes.Buffer
 	err = scriptTemplate.Execute(&b, map[string]string{
-		"URL": s.URL, "Name": s.Name, "Suite": s.Suite, "Components": strings.Join(s.Components, " "),
+		"URL": s.URL, "Base": strings.TrimSuffix(s.URL, "/"), "Name": s.Name, "Suite": s.Suite, "Components": strings.Join(s.Components, " "),
 		"Fingerprint": fpr, "Key": key, "End": heredocEnd,
 	})
 	if err != nil {
@@ -56,7 +56,7 @@ const heredocEnd = "UPDS_KEY_END"
 var scriptTemplate = template.Must(template.New("setup.sh").Parse(`#!/bin/sh
 # Set this machine up from an upds apt repository and install server roles:
 #
-#   curl -fsSL {{if .URL}}{{.URL}}{{else}}URL{{end}}/setup.sh | sudo sh -s -- ROLE...
+#   curl -fsSL {{if .Base}}{{.Base}}{{else}}URL{{end}}/setup.sh | sudo sh -s -- ROLE...
 #   (or: wget -qO- URL/setup.sh | sudo sh -s -- ROLE...)
 #
 # Installs the repository key as /etc/apt/keyrings/NAME.asc, writes the deb822 source
