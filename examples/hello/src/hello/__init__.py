@@ -1,0 +1,1 @@
+"""hello: the example web application of upds (a WSGI app)."""
