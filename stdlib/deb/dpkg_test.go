@@ -1,6 +1,7 @@
 package deb
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -148,3 +149,39 @@ func must(t *testing.T, err error) {
 }
 
 func fmtInt(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestXZBlocks checks the parallel xz writer on data spanning many blocks with xz itself and
+// with dpkg-deb.
+func TestXZBlocks(t *testing.T) {
+	need(t, "xz")
+	need(t, "dpkg-deb")
+	var body strings.Builder
+	for i := 0; body.Len() < 5<<20; i++ {
+		fmt.Fprintf(&body, "line %d: %x\n", i, i*2654435761)
+	}
+	p := &Package{Control: testControl("upds-test-xz"), Compression: "xz", Level: 1,
+		Entries: []Entry{fileEntry("/usr/share/upds-test-xz/big.txt", body.String(), 0o644)}}
+	dir := t.TempDir()
+	deb := filepath.Join(dir, "x.deb")
+	if _, err := WriteFile(deb, p); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ar", "x", deb, "data.tar.xz")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ar x: %v\n%s", err, out)
+	}
+	list := run(t, "xz", "--robot", "-lv", filepath.Join(dir, "data.tar.xz"))
+	if n := strings.Count(list, "\nblock\t"); n < 5 {
+		t.Errorf("%d xz blocks, want at least 5:\n%s", n, list)
+	}
+	if !strings.Contains(list, "CRC64") {
+		t.Errorf("xz -l: %s", list)
+	}
+	root := filepath.Join(dir, "root")
+	run(t, "dpkg-deb", "-x", deb, root)
+	got, err := os.ReadFile(filepath.Join(root, "usr/share/upds-test-xz/big.txt"))
+	if err != nil || string(got) != body.String() {
+		t.Errorf("extracted content differs (%d bytes, %v)", len(got), err)
+	}
+}

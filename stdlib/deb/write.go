@@ -20,7 +20,6 @@ import (
 	"github.com/blakesmith/ar"
 	"github.com/klauspost/compress/zstd"
 	"github.com/klauspost/pgzip"
-	"github.com/ulikunitz/xz"
 )
 
 // Write validates p and writes it as a .deb to w. The compressed data.tar is staged in a
@@ -133,7 +132,7 @@ func compressor(w io.Writer, c string, level int) (io.WriteCloser, error) {
 			zstd.WithLowerEncoderMem(true),
 			zstd.WithEncoderCRC(true))
 	case "xz":
-		return newXZWriter(w, level)
+		return newXZWriter(w, xzDictCap[level])
 	case "none":
 		return nopCloser{w}, nil
 	}
@@ -148,12 +147,7 @@ type nopCloser struct{ io.Writer }
 func (nopCloser) Close() error { return nil }
 
 // xzDictCap is xz's preset dictionary size for each level.
-var xzDictCap = [...]int{0: 256 << 10, 1: 1 << 20, 2: 2 << 20, 3: 4 << 20, 4: 4 << 20, 5: 8 << 20, 6: 8 << 20, 7: 16 << 20, 8: 32 << 20, 9: 64 << 20}
-
-func newXZWriter(w io.Writer, level int) (io.WriteCloser, error) {
-	cfg := xz.WriterConfig{DictCap: xzDictCap[level], CheckSum: xz.CRC64}
-	return cfg.NewWriter(w)
-}
+var xzDictCap = [...]int{0: 256 << 10, 1: 512 << 10, 2: 512 << 10, 3: 1 << 20, 4: 1 << 20, 5: 1 << 20, 6: 1 << 20, 7: 2 << 20, 8: 2 << 20, 9: 4 << 20}
 
 // tarHeader makes the GNU-format header dpkg-deb itself writes.
 func tarHeader(it *item) *tar.Header {
