@@ -109,6 +109,7 @@ audits which versions run where.`,
 		newBumpCmd(g),
 		newRepoCmd(),
 		newInspectCmd(),
+		newInitCmd(g),
 	)
 	for _, c := range root.Commands() {
 		c.Args = wrapArgs(c.Args)
