@@ -110,6 +110,8 @@ audits which versions run where.`,
 		newRepoCmd(),
 		newInspectCmd(),
 		newInitCmd(g),
+		newSetupCmd(g),
+		newAuditCmd(g),
 	)
 	for _, c := range root.Commands() {
 		c.Args = wrapArgs(c.Args)

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/upds/upds/stdlib/setup"
+	"github.com/upds/upds/stdlib/sshconn"
+)
+
+func newSetupCmd(g *globalFlags) *cobra.Command {
+	var (
+		source, keyFile, name, suite, update string
+		asJSON, quiet                        bool
+		sf                                   sshFlags
+	)
+	c := &cobra.Command{
+		Use:   "setup --repo URL --key KEY.asc [--host user@host ...] ROLE...",
+		Short: "Point a server at the repository and install its role packages",
+		Long: `Sets up this machine (as root), or every --host over SSH in parallel (host keys checked;
+sudo -n when the login user is not root): installs the repository key as
+/etc/apt/keyrings/NAME.asc, writes the deb822 source /etc/apt/sources.list.d/NAME.sources
+with Signed-By, runs apt-get update and installs the ROLE packages non-interactively,
+then reports what it installed. A second run changes nothing and says "nothing to do".
+
+Before touching any machine the repository's index is read and its signature verified
+with --key, and every ROLE must be a package of the repository.
+The same steps, without upds on the server: curl -fsSL URL/setup.sh | sudo sh -s -- ROLE...`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, roles []string) error {
+			if source == "" || keyFile == "" {
+				return usageErr("setup: --repo URL and --key KEY.asc are required")
+			}
+			if !strings.HasPrefix(source, "http://") && !strings.HasPrefix(source, "https://") {
+				return usageErr("setup: --repo %s: want the repository's http:// or https:// URL", source)
+			}
+			if update != "all" && update != "repo" {
+				return usageErr("setup: --update %q: want all or repo", update)
+			}
+			for _, r := range roles {
+				if err := setup.ValidRole(r); err != nil {
+					return usageErr("%v", err)
+				}
+			}
+			hosts, err := sf.targets()
+			if err != nil {
+				return err
+			}
+			key, err := os.ReadFile(keyFile)
+			if err != nil {
+				return usageErr("--key: %v", err)
+			}
+			src := setup.Source{Name: name, URL: source, Suite: suite, Key: key}
+			if _, err := setup.Script(src); err != nil {
+				return usageErr("%v", err)
+			}
+			ix, err := readRepoIndex(c.Context(), source, keyFile, suite)
+			if err != nil {
+				return fmt.Errorf("setup: %w", err)
+			}
+			src.Components = strings.Fields(ix.Release.Get("Components"))
+			have := map[string]bool{}
+			for _, p := range ix.Packages {
+				have[p.Name] = true
+			}
+			for _, r := range roles {
+				if !have[r] {
+					return &exitError{code: 1, err: fmt.Errorf("setup: %s is not a package of %s", r, source)}
+				}
+			}
+			opt := setup.Options{Roles: roles, UpdateRepoOnly: update == "repo"}
+			var results []*setup.Result
+			if len(hosts) == 0 {
+				if os.Geteuid() != 0 {
+					return fmt.Errorf("setup: must run as root to set up this machine (sudo upds setup ...), or name servers with --host")
+				}
+				if !quiet && !asJSON {
+					opt.Log = os.Stderr
+				}
+				results = []*setup.Result{setup.RunLocal(c.Context(), src, opt)}
+			} else {
+				var targets []setup.Host
+				for _, h := range hosts {
+					t, err := sshconn.ParseTarget(h)
+					if err != nil {
+						return usageErr("--host %s: %v", h, err)
+					}
+					targets = append(targets, setup.Host{Name: h, Target: t})
+				}
+				results = setup.RunHosts(c.Context(), targets, sf.options(), g.jobs, src, opt)
+			}
+			failed := 0
+			for _, r := range results {
+				if r.Err != nil {
+					failed++
+				}
+			}
+			if asJSON {
+				enc := json.NewEncoder(os.Stdout)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(results); err != nil {
+					return err
+				}
+			} else {
+				for _, r := range results {
+					printSetupResult(os.Stdout, r, len(hosts) > 0)
+				}
+			}
+			if failed > 0 {
+				return &exitError{code: 1, err: fmt.Errorf("setup failed on %d of %d host(s)", failed, len(results))}
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&source, "repo", "", "the repository's URL (the directory holding dists/)")
+	f.StringVar(&keyFile, "key", "", "the repository's public key (its public/key.asc, obtained safely)")
+	f.StringVar(&name, "name", "", "name of the key and source files under /etc/apt (default: the repository's host name)")
+	f.StringVar(&suite, "suite", "stable", "the suite")
+	f.StringVar(&update, "update", "all", "apt-get update: all (every source) or repo (only this repository's)")
+	f.BoolVar(&asJSON, "json", false, "print the results as JSON")
+	f.BoolVarP(&quiet, "quiet", "q", false, "do not show apt's output")
+	sf.add(c)
+	return c
+}
+
+func printSetupResult(w io.Writer, r *setup.Result, prefix bool) {
+	p := ""
+	if prefix {
+		p = r.Host + ": "
+	}
+	state := func(written bool) string {
+		if written {
+			return "written"
+		}
+		return "unchanged"
+	}
+	if r.KeyPath != "" {
+		fmt.Fprintf(w, "%skey     %s %s (fingerprint %s)\n", p, r.KeyPath, state(r.KeyWritten), r.Fingerprint)
+	}
+	if r.SourcePath != "" {
+		fmt.Fprintf(w, "%ssource  %s %s\n", p, r.SourcePath, state(r.SourceWritten))
+	}
+	for _, ch := range r.Changes {
+		switch ch.Action {
+		case "installed":
+			fmt.Fprintf(w, "%sinstalled  %s %s\n", p, ch.Package, ch.New)
+		case "removed":
+			fmt.Fprintf(w, "%sremoved    %s %s\n", p, ch.Package, ch.Old)
+		default:
+			fmt.Fprintf(w, "%s%-10s %s %s -> %s\n", p, ch.Action, ch.Package, ch.Old, ch.New)
+		}
+	}
+	for _, ro := range r.Roles {
+		fmt.Fprintf(w, "%srole       %s %s\n", p, ro.Package, ro.Version)
+	}
+	switch {
+	case r.Err != nil:
+		fmt.Fprintf(w, "%sFAILED: %s\n", p, strings.ReplaceAll(r.Err.Error(), "\n", "\n"+p+"  "))
+	case r.NothingToDo:
+		fmt.Fprintf(w, "%snothing to do: key, source and roles already in place\n", p)
+	default:
+		fmt.Fprintf(w, "%sdone: %d package change(s)\n", p, len(r.Changes))
+	}
+}

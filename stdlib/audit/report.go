@@ -1,0 +1,61 @@
+package audit
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// WriteTable writes rows as an aligned table (host, package, installed, latest,
+// status, and with verbose the X-Upds-Source), then one line per unreachable host
+// with the reason, then a summary line.
+func WriteTable(w io.Writer, rows []Row, verbose bool) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	head := "HOST\tPACKAGE\tINSTALLED\tLATEST\tSTATUS"
+	if verbose {
+		head += "\tSOURCE"
+	}
+	fmt.Fprintln(tw, head)
+	dash := func(s string) string {
+		if s == "" {
+			return "-"
+		}
+		return s
+	}
+	counts := map[Status]int{}
+	for _, r := range rows {
+		counts[r.Status]++
+		line := strings.Join([]string{r.Host, dash(r.Package), dash(r.Installed), dash(r.Latest), string(r.Status)}, "\t")
+		if verbose {
+			line += "\t" + dash(r.Source)
+		}
+		fmt.Fprintln(tw, line)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if r.Status == Unreachable {
+			fmt.Fprintf(w, "%s: %s\n", r.Host, firstLine(r.Error))
+		}
+	}
+	var parts []string
+	for _, s := range []Status{Current, Outdated, Ahead, Missing, Unreachable} {
+		if counts[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+		}
+	}
+	if len(parts) == 0 {
+		parts = []string{"no installed package comes from the repository"}
+	}
+	_, err := fmt.Fprintln(w, strings.Join(parts, ", "))
+	return err
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
