@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/spf13/afero"
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
 
@@ -79,18 +81,18 @@ func builtinVenv(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 		constraints, pipArgs    *starlark.List
 		python                                 = DefaultPython
 		into                    starlark.Value = starlark.None
-		withPip                 bool
+		withPip, keepSymbols    bool
 	)
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "requirements?", &requirements,
 		"pyproject?", &pyproject, "constraints?", &constraints, "python?", &python, "into?", &into,
-		"pip_args?", &pipArgs, "with_pip?", &withPip); err != nil {
+		"pip_args?", &pipArgs, "with_pip?", &withPip, "keep_symbols?", &keepSymbols); err != nil {
 		return nil, err
 	}
 	if interp.PhaseOf(thread) != interp.PhaseEval {
 		return nil, fmt.Errorf("venv: declare it while BUILD.star is evaluated, not inside a run function")
 	}
 	h := interp.HostOf(thread)
-	s := Spec{Name: name, Python: python, ProjectDir: h.Root, WithPip: withPip}
+	s := Spec{Name: name, Python: python, ProjectDir: h.Root, WithPip: withPip, KeepSymbols: keepSymbols}
 	fail := func(format string, a ...any) (starlark.Value, error) {
 		return nil, fmt.Errorf("venv %s: "+format, append([]any{name}, a...)...)
 	}
@@ -183,7 +185,11 @@ type stored struct {
 // Build builds the venv, or takes it from the cache when its inputs are unchanged (no pip run).
 func (t *Target) Build(a *interp.Action) error {
 	h := a.Host
-	key, err := t.spec.Key(a.Ctx, h.ToolVersion)
+	// Input files are hashed through the stat cache: unchanged wheels are not read again.
+	osfs := afero.NewOsFs()
+	key, err := t.spec.KeyWith(a.Ctx, h.ToolVersion, func(p string, fi fs.FileInfo) ([32]byte, error) {
+		return h.Cache.FileSumInfo(osfs, p, p, fi)
+	})
 	if err != nil {
 		return &interp.Error{Pos: t.pos, Msg: err.Error(), Usage: true}
 	}
