@@ -85,6 +85,13 @@ func readRepoIndex(ctx context.Context, source, keyFile, suite string) (*repo.In
 	defer cancel()
 	ix, err := repo.ReadIndex(ctx, source, repo.IndexOptions{Key: key, Suite: suite})
 	if err != nil {
+		if strings.Contains(err.Error(), "verify") {
+			k := keyFile
+			if k == "" {
+				k = "the repository's public/key.asc"
+			}
+			return nil, fmt.Errorf("%w (the index is not validly signed by %s: refusing to trust it)", err, k)
+		}
 		return nil, err
 	}
 	return ix, nil
@@ -140,7 +147,7 @@ read or its signature does not verify), 2 for bad usage.`,
 				return err
 			}
 			if !audit.OK(rows) {
-				return &exitError{code: 1, err: fmt.Errorf("audit: not everything is current")}
+				return &exitError{code: 1, err: fmt.Errorf("audit: %s", summary(rows))}
 			}
 			return nil
 		},
@@ -155,4 +162,19 @@ read or its signature does not verify), 2 for bad usage.`,
 	f.StringVar(&statusFile, "dpkg-status", audit.StatusFile, "dpkg status file read for this machine (without --host)")
 	sf.add(c)
 	return c
+}
+
+// summary counts the rows that are not current: "2 outdated, 1 unreachable".
+func summary(rows []audit.Row) string {
+	counts := map[audit.Status]int{}
+	for _, r := range rows {
+		counts[r.Status]++
+	}
+	var parts []string
+	for _, st := range []audit.Status{audit.Outdated, audit.Ahead, audit.Missing, audit.Unreachable} {
+		if counts[st] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[st], st))
+		}
+	}
+	return strings.Join(parts, ", ")
 }

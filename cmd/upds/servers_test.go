@@ -1,0 +1,368 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/upds/upds/stdlib/repo"
+	"github.com/upds/upds/stdlib/sshconn/sshtest"
+)
+
+const serversBuild = `
+project(name = "upds-audit-test-app", maintainer = "Ops Team <ops@example.com>", license = "MIT",
+        copyright = "2026 Example Ltd")
+app = deb(
+    name = "upds-audit-test-app",
+    arch = "all",
+    contents = [file("src/hello.txt", "/usr/share/upds-audit-test-app/hello.txt")],
+    description = "Test application\nA file, nothing more.",
+)
+role = deb(name = "upds-audit-test-role", arch = "all", depends = [app],
+           description = "Role: the test server\nInstalls everything the test server runs.")
+web = deb(name = "upds-audit-test-web", arch = "all", depends = [app, "nginx"],
+          description = "Role: a web server\nThe application behind nginx.")
+task("build", deps = [app, role, web])
+`
+
+// serverRepo is a repository served on 127.0.0.1 by repo.Handler.
+type serverRepo struct {
+	dir, url, key string
+}
+
+func newServerRepo(t *testing.T) *serverRepo {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "repo")
+	if err := repo.Init(dir, repo.InitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := repo.Handler(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	r := &serverRepo{dir: dir, url: srv.URL + "/", key: filepath.Join(dir, "public", "key.asc")}
+	f, err := os.OpenFile(filepath.Join(dir, "repo.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "URL: %s\n", r.url)
+	f.Close()
+	return r
+}
+
+// publish copies debs into incoming/ and runs upds repo publish.
+func (r *serverRepo) publish(t *testing.T, debs ...string) {
+	t.Helper()
+	for _, d := range debs {
+		b, err := os.ReadFile(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(r.dir, "incoming", filepath.Base(d)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if res := upds(t, ".", "repo", "publish", r.dir); res.code != 0 {
+		t.Fatalf("repo publish: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+}
+
+// cleanupSource removes what a setup named name leaves behind, and the lists apt
+// fetched from the repository.
+func cleanupSource(t *testing.T, name, url string) {
+	t.Cleanup(func() {
+		os.Remove("/etc/apt/keyrings/" + name + ".asc")
+		os.Remove("/etc/apt/sources.list.d/" + name + ".sources")
+		host := strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/")
+		lists, _ := filepath.Glob("/var/lib/apt/lists/" + host + "_*")
+		for _, l := range lists {
+			os.Remove(l)
+		}
+	})
+}
+
+func installed(t *testing.T, pkg string) string {
+	t.Helper()
+	out, err := exec.Command("dpkg-query", "-W", "-f=${db:Status-Status} ${Version}", pkg).Output()
+	if err != nil {
+		return ""
+	}
+	st, ver, _ := strings.Cut(string(out), " ")
+	if st != "installed" {
+		return ""
+	}
+	return ver
+}
+
+type auditRow struct {
+	Host, Package, Installed, Latest, Status, Source, Error string
+}
+
+func auditJSON(t *testing.T, res result) []auditRow {
+	t.Helper()
+	var rows []auditRow
+	if err := json.Unmarshal([]byte(res.stdout), &rows); err != nil {
+		t.Fatalf("audit --json: %v\n%s\n%s", err, res.stdout, res.stderr)
+	}
+	return rows
+}
+
+func gpgFingerprint(t *testing.T, key string) string {
+	t.Helper()
+	cmd := exec.Command("gpg", "--batch", "--show-keys", "--with-colons", key)
+	cmd.Env = append(os.Environ(), "GNUPGHOME="+t.TempDir())
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("gpg --show-keys: %v", err)
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if f := strings.Split(l, ":"); len(f) > 9 && f[0] == "fpr" {
+			return f[9]
+		}
+	}
+	t.Fatalf("gpg printed no fingerprint:\n%s", out)
+	return ""
+}
+
+// TestServersEndToEnd is issue 7's "done when": a role and its app published to a
+// repository on 127.0.0.1, upds setup on this machine (and again over SSH: nothing
+// to do), audits clean, 1.10.0 published over 1.9.0, audits outdated, apt upgrades,
+// audits clean, everything purged; then public/setup.sh does the same with sh.
+func TestServersEndToEnd(t *testing.T) {
+	need(t, "apt-get", "dpkg", "dpkg-query", "lintian", "curl", "gpg")
+	if os.Geteuid() != 0 {
+		t.Skip("installs packages: needs root")
+	}
+	start := time.Now()
+	const app, role = "upds-audit-test-app", "upds-audit-test-role"
+	t.Cleanup(func() { exec.Command("dpkg", "-P", role, app).Run() })
+	name := fmt.Sprintf("upds-audit-test-%d", os.Getpid())
+	proj := project(t, map[string]string{"BUILD.star": serversBuild, "VERSION": "1.9.0\n", "src/hello.txt": "hello\n"})
+	dist := func(pkg, ver string) string { return filepath.Join(proj, "dist", pkg+"_"+ver+"_all.deb") }
+	if r := upds(t, proj, "run", "build"); r.code != 0 {
+		t.Fatalf("build: exit %d\n%s", r.code, r.stderr)
+	}
+	// A role package without contents is lintian-clean.
+	web := dist("upds-audit-test-web", "1.9.0")
+	if got := sh(t, proj, "dpkg-deb --field "+web+" Depends"); got != app+" (= 1.9.0), nginx\n" {
+		t.Errorf("web role Depends = %q", got)
+	}
+	if errs := lintianErrors(t, web, dist(role, "1.9.0")); len(errs) > 0 {
+		t.Errorf("lintian errors on role packages:\n%s", strings.Join(errs, "\n"))
+	}
+
+	rp := newServerRepo(t)
+	cleanupSource(t, name, rp.url)
+	rp.publish(t, dist(app, "1.9.0"), dist(role, "1.9.0"))
+	if _, err := os.Stat(filepath.Join(rp.dir, "public", "setup.sh")); err != nil {
+		t.Fatalf("publish wrote no setup.sh: %v", err)
+	}
+
+	// upds setup on this machine.
+	setupArgs := []string{"setup", "--repo", rp.url, "--key", rp.key, "--name", name, "--update=repo", "-q", role}
+	r := upds(t, proj, setupArgs...)
+	if r.code != 0 {
+		t.Fatalf("setup: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	fpr := gpgFingerprint(t, rp.key)
+	for _, want := range []string{"installed  " + app + " 1.9.0", "installed  " + role + " 1.9.0", "role       " + role + " 1.9.0",
+		"/etc/apt/keyrings/" + name + ".asc written (fingerprint " + fpr + ")", "/etc/apt/sources.list.d/" + name + ".sources written"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("setup output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if v := installed(t, app); v != "1.9.0" {
+		t.Errorf("dpkg: %s %q installed, want 1.9.0", app, v)
+	}
+	if v := installed(t, role); v != "1.9.0" {
+		t.Errorf("dpkg: %s %q installed, want 1.9.0", role, v)
+	}
+	keyFile, srcFile := "/etc/apt/keyrings/"+name+".asc", "/etc/apt/sources.list.d/"+name+".sources"
+	if got, want := sh(t, proj, "cat "+keyFile), sh(t, proj, "cat "+rp.key); got != want {
+		t.Errorf("%s differs from the repository key", keyFile)
+	}
+	wantSrc := "# written by upds setup\nTypes: deb\nURIs: " + rp.url + "\nSuites: stable\nComponents: main\nSigned-By: " + keyFile + "\n"
+	if got := sh(t, proj, "cat "+srcFile); got != wantSrc {
+		t.Errorf("%s:\n%s\nwant\n%s", srcFile, got, wantSrc)
+	}
+	before := modTimes(t, keyFile, srcFile)
+
+	// Again over SSH: nothing to do, nothing rewritten.
+	sshd := sshtest.Start(t)
+	sshArgs := []string{"--identity", sshd.Identity, "--known-hosts", sshd.KnownHosts}
+	host := sshd.User + "@" + sshd.Addr()
+	r = upds(t, proj, append(append([]string{"setup", "--host", host}, sshArgs...), setupArgs[1:]...)...)
+	if r.code != 0 || !strings.Contains(r.stdout, host+": nothing to do") {
+		t.Errorf("second setup over SSH: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if after := modTimes(t, keyFile, srcFile); after != before {
+		t.Errorf("second setup rewrote the key or source file")
+	}
+	// A host whose key is not in known_hosts is refused before anything runs.
+	unknown := sshd.User + "@localhost:" + fmt.Sprint(sshd.Port)
+	r = upds(t, proj, append(append([]string{"setup", "--host", unknown}, sshArgs...), setupArgs[1:]...)...)
+	if r.code != 1 || !strings.Contains(r.stdout, "host key unknown") {
+		t.Errorf("setup on an unknown host: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+
+	// Audit: clean, locally and over SSH.
+	r = upds(t, proj, "audit", "--repo", rp.url, "--key", rp.key, "--json", "--verbose")
+	rows := auditJSON(t, r)
+	if r.code != 0 || len(rows) != 2 {
+		t.Fatalf("audit after setup: exit %d, rows %+v\n%s", r.code, rows, r.stderr)
+	}
+	for _, row := range rows {
+		if row.Host != "localhost" || row.Status != "current" || row.Installed != "1.9.0" || row.Latest != "1.9.0" || len(row.Source) != 64 {
+			t.Errorf("audit row %+v", row)
+		}
+	}
+	if want := sh(t, proj, "dpkg-deb --field "+dist(app, "1.9.0")+" X-Upds-Source"); rows[0].Source+"\n" != want {
+		t.Errorf("audit --verbose source %q, package has %q", rows[0].Source, want)
+	}
+	r = upds(t, proj, append([]string{"audit", "--repo", rp.url, "--key", rp.key, "--host", host}, sshArgs...)...)
+	if r.code != 0 || !strings.Contains(r.stdout, host) || !strings.Contains(r.stdout, "2 current") {
+		t.Errorf("audit over SSH: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+
+	// 1.10.0 over 1.9.0: outdated.
+	if err := os.WriteFile(filepath.Join(proj, "VERSION"), []byte("1.10.0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := upds(t, proj, "run", "build"); r.code != 0 {
+		t.Fatalf("build 1.10.0: exit %d\n%s", r.code, r.stderr)
+	}
+	rp.publish(t, dist(app, "1.10.0"), dist(role, "1.10.0"))
+	r = upds(t, proj, "audit", "--repo", rp.url, "--key", rp.key, "--json")
+	rows = auditJSON(t, r)
+	if r.code != 1 || len(rows) != 2 {
+		t.Fatalf("audit after 1.10.0: exit %d, rows %+v", r.code, rows)
+	}
+	for i, pkg := range []string{app, role} {
+		want := auditRow{Host: "localhost", Package: pkg, Installed: "1.9.0", Latest: "1.10.0", Status: "outdated"}
+		if rows[i] != want {
+			t.Errorf("audit row %d = %+v, want %+v", i, rows[i], want)
+		}
+	}
+	var raw []map[string]any
+	json.Unmarshal([]byte(r.stdout), &raw)
+	if _, ok := raw[0]["source"]; ok {
+		t.Errorf("source shown without --verbose: %v", raw[0])
+	}
+
+	// Upgrade with apt-get, audit clean again.
+	aptOnly := "-o Dir::Etc::SourceList=" + srcFile + " -o Dir::Etc::SourceParts=/dev/null -o APT::Get::List-Cleanup=0"
+	sh(t, proj, "apt-get -q "+aptOnly+" update && DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=120 install --only-upgrade "+app+" "+role)
+	r = upds(t, proj, "audit", "--repo", rp.url, "--key", rp.key)
+	if r.code != 0 || !strings.Contains(r.stdout, "localhost  "+app+"   1.10.0     1.10.0  current") {
+		t.Errorf("audit after upgrade: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+
+	// Purge everything, remove the source and the key.
+	sh(t, proj, "dpkg -P "+role+" "+app+" && rm "+keyFile+" "+srcFile)
+	if installed(t, app) != "" || installed(t, role) != "" {
+		t.Fatal("packages still installed after dpkg -P")
+	}
+	t.Logf("upds setup/audit end to end: %s", time.Since(start).Round(time.Millisecond))
+
+	// public/setup.sh, fetched with curl and run with sh.
+	start = time.Now()
+	name2 := name + "-sh"
+	cleanupSource(t, name2, rp.url)
+	script := "curl -fsSL " + rp.url + "setup.sh | sh -s -- --update=repo --name " + name2 + " " + role
+	out := sh(t, proj, script+" 2>/dev/null")
+	for _, want := range []string{"key       /etc/apt/keyrings/" + name2 + ".asc written (fingerprint " + fpr + ")",
+		"source    /etc/apt/sources.list.d/" + name2 + ".sources written",
+		"installed " + app + " 1.10.0", "installed " + role + " 1.10.0", "role      " + role + " 1.10.0", "\ndone\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("setup.sh output lacks %q:\n%s", want, out)
+		}
+	}
+	if installed(t, app) != "1.10.0" {
+		t.Errorf("setup.sh did not install %s 1.10.0", app)
+	}
+	if out := sh(t, proj, script+" 2>/dev/null"); !strings.HasSuffix(out, "nothing to do\n") || !strings.Contains(out, "unchanged") {
+		t.Errorf("second setup.sh run:\n%s", out)
+	}
+	sh(t, proj, "dpkg -P "+role+" "+app)
+	t.Logf("setup.sh end to end: %s", time.Since(start).Round(time.Millisecond))
+}
+
+func modTimes(t *testing.T, files ...string) string {
+	t.Helper()
+	var b bytes.Buffer
+	for _, f := range files {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "%s %d %d\n", f, fi.ModTime().UnixNano(), fi.Sys().(*syscall.Stat_t).Ino)
+	}
+	return b.String()
+}
+
+// TestAuditAndSetupBadInput: no answer, a signature that does not verify, a tampered
+// index, malformed hosts files and bad flags give clear errors and non-zero exits.
+func TestAuditAndSetupBadInput(t *testing.T) {
+	rp := newServerRepo(t)
+	other := newServerRepo(t)
+	dir := t.TempDir()
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadURL := "http://" + closed.Addr().String() + "/"
+	closed.Close()
+
+	tampered := filepath.Join(t.TempDir(), "tampered")
+	sh(t, dir, "cp -a "+rp.dir+" "+tampered+" && sed -i 's/^Suite: stable/Suite: stab1e/' "+tampered+"/public/dists/stable/InRelease")
+	badHosts := filepath.Join(dir, "hosts")
+	os.WriteFile(badHosts, []byte("# servers\nroot@web1\nroot@web2 root@web3\n"), 0o644)
+
+	for _, c := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"no answer", []string{"audit", "--repo", deadURL, "--key", rp.key}, 1, "connection refused"},
+		{"wrong key", []string{"audit", "--repo", rp.url, "--key", other.key}, 1, "verify"},
+		{"tampered index", []string{"audit", "--repo", tampered}, 1, "verify"},
+		{"malformed hosts file", []string{"audit", "--repo", rp.dir, "--hosts", badHosts}, 2, badHosts + ":3:"},
+		{"missing hosts file", []string{"audit", "--repo", rp.dir, "--hosts", badHosts + ".none"}, 2, "no such file"},
+		{"bad --host", []string{"audit", "--repo", rp.dir, "--host", "root@web1:http"}, 2, "--host"},
+		{"no --repo", []string{"audit"}, 2, "--repo"},
+		{"URL without key", []string{"audit", "--repo", rp.url}, 2, "--key"},
+		{"not a repo", []string{"audit", "--repo", dir + "/nothing"}, 2, "not a URL"},
+		{"arguments", []string{"audit", "--repo", rp.dir, "extra"}, 2, "unknown command"},
+		{"setup without key", []string{"setup", "--repo", rp.url, "role"}, 2, "--key"},
+		{"setup of a directory", []string{"setup", "--repo", rp.dir, "--key", rp.key, "role"}, 2, "http"},
+		{"setup bad role", []string{"setup", "--repo", rp.url, "--key", rp.key, "Bad_Role"}, 2, "Bad_Role"},
+		{"setup bad name", []string{"setup", "--repo", rp.url, "--key", rp.key, "--name", "../x", "role"}, 2, "name"},
+		{"setup bad update", []string{"setup", "--repo", rp.url, "--key", rp.key, "--update", "some", "role"}, 2, "--update"},
+		{"setup unknown role", []string{"setup", "--repo", rp.url, "--key", rp.key, "upds-audit-test-none"}, 1, "not a package of"},
+		{"setup wrong key", []string{"setup", "--repo", rp.url, "--key", other.key, "role"}, 1, "verify"},
+		{"setup no answer", []string{"setup", "--repo", deadURL, "--key", rp.key, "role"}, 1, "connection refused"},
+		{"setup private key", []string{"setup", "--repo", rp.url, "--key", filepath.Join(rp.dir, "private", "signing-key.asc"), "role"}, 2, "PUBLIC KEY"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := upds(t, dir, c.args...)
+			if r.code != c.code || !strings.Contains(r.stderr, c.want) {
+				t.Errorf("upds %s: exit %d, want %d and %q in:\n%s%s", strings.Join(c.args, " "), r.code, c.code, c.want, r.stdout, r.stderr)
+			}
+			if strings.Count(strings.TrimSpace(r.stderr), "\n") > 3 {
+				t.Errorf("error is not short:\n%s", r.stderr)
+			}
+		})
+	}
+}
