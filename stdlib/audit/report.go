@@ -8,8 +8,8 @@ import (
 )
 
 // WriteTable writes rows as an aligned table (host, package, installed, latest,
-// status, and with verbose the X-Upds-Source), then one line per unreachable host
-// with the reason, then a summary line.
+// status, and with verbose the X-Upds-Source), then the reason each unreachable host could
+// not be queried, then a summary line.
 func WriteTable(w io.Writer, rows []Row, verbose bool) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	head := "HOST\tPACKAGE\tINSTALLED\tLATEST\tSTATUS"
@@ -37,7 +37,7 @@ func WriteTable(w io.Writer, rows []Row, verbose bool) error {
 	}
 	for _, r := range rows {
 		if r.Status == Unreachable {
-			fmt.Fprintf(w, "%s: %s\n", r.Host, firstLine(r.Error))
+			fmt.Fprintf(w, "%s: %s\n", r.Host, strings.ReplaceAll(r.Error, "\n", "\n    "))
 		}
 	}
 	var parts []string
@@ -51,11 +51,4 @@ func WriteTable(w io.Writer, rows []Row, verbose bool) error {
 	}
 	_, err := fmt.Fprintln(w, strings.Join(parts, ", "))
 	return err
-}
-
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
 }
