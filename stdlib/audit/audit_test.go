@@ -187,3 +187,34 @@ web2: ssh 10.0.0.2:22: connection refused
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}
 }
+
+// BenchmarkReadStatus reads this machine's dpkg status file.
+func BenchmarkReadStatus(b *testing.B) {
+	fi, err := os.Stat(StatusFile)
+	if err != nil {
+		b.Skip(err)
+	}
+	b.SetBytes(fi.Size())
+	for b.Loop() {
+		if _, err := ReadStatus(StatusFile); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCompare compares a machine's packages with an index that carries all of them.
+func BenchmarkCompare(b *testing.B) {
+	inst, err := ReadStatus(StatusFile)
+	if err != nil {
+		b.Skip(err)
+	}
+	ix := &repo.Index{}
+	for _, p := range inst {
+		ix.Packages = append(ix.Packages, repo.Package{Name: p.Name, Version: p.Version, Architecture: p.Arch},
+			repo.Package{Name: p.Name, Version: p.Version + "+1", Architecture: p.Arch})
+	}
+	b.ReportMetric(float64(len(inst)), "packages")
+	for b.Loop() {
+		Compare("h", inst, ix)
+	}
+}
