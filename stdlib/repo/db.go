@@ -32,28 +32,49 @@ func (e *poolEntry) parseVersion() {
 const (
 	cacheFile  = "private/index.cache"
 	stateFile  = "private/state.json"
-	cacheMagic = "upds-index-cache 1\n"
+	dirtyFile  = "private/pool.dirty" // exists while a publish may have changed the pool but not the cache
+	cacheMagic = "upds-index-cache 2\n"
 )
 
-// loadCache reads the index cache. A missing or unreadable cache is empty: the pool
-// is then read again (slower, same result).
-func loadCache(dir string) map[string]*poolEntry {
+// indexCache is the index cache as loaded: an append-only log of records, each
+// adding (or replacing) the entry of a pool path or deleting one.
+type indexCache struct {
+	entries map[string]*poolEntry
+	records int  // records in the file
+	ok      bool // the file was present and read to its end
+}
+
+// loadCache reads the index cache. When it is missing or damaged (a publish was
+// interrupted while appending), ok is false and the pool is walked again, reusing the
+// entries read so far when their size and mtime still match: slower, same result.
+func loadCache(dir string) *indexCache {
+	c := &indexCache{entries: map[string]*poolEntry{}}
 	data, err := os.ReadFile(filepath.Join(dir, cacheFile))
-	m := map[string]*poolEntry{}
 	if err != nil || !bytes.HasPrefix(data, []byte(cacheMagic)) {
-		return m
+		return c
 	}
 	b := data[len(cacheMagic):]
+	// Strings are cut out of one copy of the file rather than allocated one by one.
+	all := string(b)
 	bad := false
-	str := func() []byte {
+	pos := func() int { return len(all) - len(b) }
+	span := func() (int, int) {
 		n, k := binary.Uvarint(b)
 		if k <= 0 || uint64(len(b)-k) < n {
 			bad = true
-			return nil
+			return 0, 0
 		}
-		s := b[k : k+int(n)]
+		start := pos() + k
 		b = b[k+int(n):]
-		return s
+		return start, start + int(n)
+	}
+	str := func() string {
+		i, j := span()
+		return all[i:j]
+	}
+	raw := func() []byte {
+		i, j := span()
+		return data[len(cacheMagic)+i : len(cacheMagic)+j : len(cacheMagic)+j]
 	}
 	num := func() int64 {
 		v, k := binary.Varint(b)
@@ -65,48 +86,108 @@ func loadCache(dir string) map[string]*poolEntry {
 		return v
 	}
 	for len(b) > 0 && !bad {
-		e := &poolEntry{}
-		e.Path = string(str())
-		e.Size = num()
-		e.Mtime = num()
-		e.Name = string(str())
-		e.Version = string(str())
-		e.Arch = string(str())
-		e.SHA256 = string(str())
-		e.Stanza = str()
-		if bad {
-			break
+		op := b[0]
+		b = b[1:]
+		switch op {
+		case 'D':
+			p := str()
+			if !bad {
+				delete(c.entries, p)
+			}
+		case 'A':
+			e := &poolEntry{}
+			e.Path = str()
+			e.Size = num()
+			e.Mtime = num()
+			e.Name = str()
+			e.Version = str()
+			e.Arch = str()
+			e.SHA256 = str()
+			e.Stanza = raw()
+			if bad {
+				break
+			}
+			e.parseVersion()
+			c.entries[e.Path] = e
+		default:
+			bad = true
 		}
-		e.parseVersion()
-		m[e.Path] = e
+		if !bad {
+			c.records++
+		}
 	}
-	if bad {
-		return map[string]*poolEntry{}
-	}
-	return m
+	c.ok = !bad
+	return c
 }
 
-func saveCache(dir string, entries []*poolEntry) error {
-	var b bytes.Buffer
-	b.Grow(len(entries) * 700)
-	b.WriteString(cacheMagic)
+func appendEntry(b *bytes.Buffer, e *poolEntry) {
 	var tmp [binary.MaxVarintLen64]byte
 	str := func(s []byte) {
 		b.Write(tmp[:binary.PutUvarint(tmp[:], uint64(len(s)))])
 		b.Write(s)
 	}
 	num := func(v int64) { b.Write(tmp[:binary.PutVarint(tmp[:], v)]) }
-	for _, e := range entries {
-		str([]byte(e.Path))
-		num(e.Size)
-		num(e.Mtime)
-		str([]byte(e.Name))
-		str([]byte(e.Version))
-		str([]byte(e.Arch))
-		str([]byte(e.SHA256))
-		str(e.Stanza)
+	b.WriteByte('A')
+	str([]byte(e.Path))
+	num(e.Size)
+	num(e.Mtime)
+	str([]byte(e.Name))
+	str([]byte(e.Version))
+	str([]byte(e.Arch))
+	str([]byte(e.SHA256))
+	str(e.Stanza)
+}
+
+// saveCache records live, the entries of the published index. It appends the
+// difference from old (the cache as loaded) and fsyncs, or rewrites the whole file
+// atomically when old was not usable or the log has grown past twice the live size.
+func saveCache(dir string, old *indexCache, live []*poolEntry) error {
+	var b bytes.Buffer
+	n := 0
+	inLive := make(map[string]bool, len(live))
+	for _, e := range live {
+		inLive[e.Path] = true
+		if old.entries[e.Path] != e {
+			appendEntry(&b, e)
+			n++
+		}
 	}
-	return WriteFileAtomic(filepath.Join(dir, cacheFile), b.Bytes(), 0o600)
+	var tmp [binary.MaxVarintLen64]byte
+	for p := range old.entries {
+		if !inLive[p] {
+			b.WriteByte('D')
+			b.Write(tmp[:binary.PutUvarint(tmp[:], uint64(len(p)))])
+			b.WriteString(p)
+			n++
+		}
+	}
+	path := filepath.Join(dir, cacheFile)
+	if old.ok && old.records+n <= 2*len(live)+1024 {
+		if n == 0 {
+			return nil
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
+		if err == nil {
+			_, err = f.Write(b.Bytes())
+			if err == nil {
+				err = f.Sync()
+			}
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err == nil {
+				return nil
+			}
+		}
+		// Could not append: rewrite below.
+	}
+	b.Reset()
+	b.Grow(len(live)*600 + len(cacheMagic))
+	b.WriteString(cacheMagic)
+	for _, e := range live {
+		appendEntry(&b, e)
+	}
+	return WriteFileAtomic(path, b.Bytes(), 0o600)
 }
 
 // fileSum is the size and hashes of one index file, as listed in Release.

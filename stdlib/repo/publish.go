@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/url"
 	"os"
 	"path"
@@ -38,6 +39,10 @@ type PublishOptions struct {
 	// ExtraFiles are written atomically into public/ (path relative to public/, e.g.
 	// "setup.sh") before the signed indexes are renamed into place.
 	ExtraFiles map[string][]byte
+	// Rescan walks the whole pool instead of trusting the index cache: use it after
+	// changing public/pool by hand. (Publish rescans by itself when the cache is
+	// missing or an earlier publish was interrupted.)
+	Rescan bool
 	// Now is the publish time (Release Date); zero means time.Now().
 	Now time.Time
 	// ByHashGrace keeps by-hash files of replaced indexes at least this long after they
@@ -255,22 +260,57 @@ func Publish(dir string, opt PublishOptions) (*PublishReport, error) {
 	pub := filepath.Join(dir, PublicDir)
 	rep := &PublishReport{}
 
-	// 1. What is in the pool: the cache, checked against the files.
+	// 1. What is in the pool: the index cache, which only Publish changes (under the
+	// lock). The pool is walked (cached entries reused when size and mtime match)
+	// when asked to, when the cache is missing, or when a publish was interrupted
+	// between changing the pool and saving the cache (the dirty marker).
 	cache := loadCache(dir)
-	entries, broken, err := scanPool(pub, cache)
-	if err != nil {
-		return nil, fmt.Errorf("publish: %w", err)
+	marker := filepath.Join(dir, dirtyFile)
+	_, dirtyErr := os.Lstat(marker)
+	var entries map[string]*poolEntry
+	broken := map[string]bool{}
+	if opt.Rescan || !cache.ok || dirtyErr == nil {
+		if entries, broken, err = scanPool(pub, cache.entries); err != nil {
+			return nil, fmt.Errorf("publish: %w", err)
+		}
+	} else {
+		entries = maps.Clone(cache.entries)
+	}
+	// The marker is created before the first change to the pool. It needs no fsync of
+	// its own: the journal commits it no later than the pool renames that follow it,
+	// and those are synced before any index refers to them.
+	dirty := dirtyErr == nil
+	markDirty := func() error {
+		if dirty {
+			return nil
+		}
+		dirty = true
+		return os.WriteFile(marker, nil, 0o600)
 	}
 
 	// 2. Uploads.
-	added, err := processIncoming(dir, cfg, entries, broken, rep)
-	if err != nil {
+	if err := processIncoming(dir, cfg, entries, broken, rep, markDirty); err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
-	if added {
-		// Make the moved pool files durable before any index refers to them.
+	// Make the moved pool files durable before any index refers to them: a few are
+	// synced one by one (uploads may not have been), many with one syncfs.
+	if n := len(rep.Added); n > 16 {
 		if err := syncfs(pub); err != nil {
 			return nil, fmt.Errorf("publish: %w", err)
+		}
+	} else if n > 0 {
+		dirs := map[string]bool{filepath.Join(dir, IncomingDir): true}
+		for _, a := range rep.Added {
+			p := filepath.Join(pub, filepath.FromSlash(a))
+			if err := syncFile(p); err != nil {
+				return nil, fmt.Errorf("publish: %w", err)
+			}
+			dirs[filepath.Dir(p)] = true
+		}
+		for d := range dirs {
+			if err := syncDir(d); err != nil {
+				return nil, fmt.Errorf("publish: %w", err)
+			}
 		}
 	}
 
@@ -305,11 +345,16 @@ func Publish(dir string, opt PublishOptions) (*PublishReport, error) {
 	}
 
 	// 5. The new index is live: remember it, then delete what it no longer lists.
-	if err := saveCache(dir, live); err != nil {
+	if err := saveCache(dir, cache, live); err != nil {
 		return nil, fmt.Errorf("publish: save cache: %w", err)
 	}
 	if err := saveState(dir, st); err != nil {
 		return nil, fmt.Errorf("publish: save state: %w", err)
+	}
+	if len(drop) > 0 {
+		if err := markDirty(); err != nil {
+			return nil, fmt.Errorf("publish: %w", err)
+		}
 	}
 	for _, e := range drop {
 		if err := os.Remove(filepath.Join(pub, filepath.FromSlash(e.Path))); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -317,6 +362,11 @@ func Publish(dir string, opt PublishOptions) (*PublishReport, error) {
 		}
 		rep.Removed = append(rep.Removed, e.Path)
 		removeEmptyDirs(pub, path.Dir(e.Path))
+	}
+	if dirty {
+		if err := os.Remove(marker); err != nil {
+			return nil, fmt.Errorf("publish: %w", err)
+		}
 	}
 	rep.Duration = time.Since(start)
 	return rep, nil
@@ -452,12 +502,12 @@ func stream[T any](n int, produce func(i int) T, consume func(T) error) error {
 }
 
 // processIncoming validates uploads and moves them to the pool or to rejected/.
-// It reports whether the pool changed.
-func processIncoming(dir string, cfg Config, entries map[string]*poolEntry, broken map[string]bool, rep *PublishReport) (bool, error) {
+// It calls markDirty before the first change to the pool.
+func processIncoming(dir string, cfg Config, entries map[string]*poolEntry, broken map[string]bool, rep *PublishReport, markDirty func() error) error {
 	inc := filepath.Join(dir, IncomingDir)
 	ents, err := os.ReadDir(inc)
 	if err != nil {
-		return false, fmt.Errorf("read %s: %w", inc, err)
+		return fmt.Errorf("read %s: %w", inc, err)
 	}
 	var files []string
 	for _, e := range ents {
@@ -470,7 +520,6 @@ func processIncoming(dir string, cfg Config, entries map[string]*poolEntry, brok
 	sort.Strings(files)
 	pub := filepath.Join(dir, PublicDir)
 	var bufs sync.Pool
-	changed := false
 	// Uploads are read on every core while this goroutine moves the finished ones
 	// (mkdir and rename cost as much as reading a tiny package).
 	err = stream(len(files), func(i int) *candidate {
@@ -525,6 +574,9 @@ func processIncoming(dir string, cfg Config, entries map[string]*poolEntry, brok
 			return nil
 		}
 		dst := filepath.Join(pub, filepath.FromSlash(c.rel))
+		if err := markDirty(); err != nil {
+			return err
+		}
 		if err := mkdirs(filepath.Dir(dst)); err != nil {
 			return err
 		}
@@ -539,13 +591,12 @@ func processIncoming(dir string, cfg Config, entries map[string]*poolEntry, brok
 		}
 		entries[c.rel] = c.entry
 		rep.Added = append(rep.Added, c.rel)
-		changed = true
 		return nil
 	})
 	sort.Strings(rep.Added)
 	sort.Strings(rep.Unchanged)
 	sort.Slice(rep.Rejected, func(i, j int) bool { return rep.Rejected[i].File < rep.Rejected[j].File })
-	return changed, err
+	return err
 }
 
 // mkdirs is os.MkdirAll that tries the common case (only the last element is
@@ -629,6 +680,15 @@ func removeEmptyDirs(pub, rel string) {
 		}
 		rel = path.Dir(rel)
 	}
+}
+
+func syncFile(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
 }
 
 func syncfs(dir string) error {
@@ -734,45 +794,54 @@ func writeIndex(abs, d string, cfg Config, l []*poolEntry, key string, prev *ind
 		}
 		pk = append(pk, e.Stanza...)
 	}
-	var gz bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&gz, gzip.BestSpeed)
-	if err != nil {
-		return nil, err
-	}
-	zw.Write(pk)
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
 	arch := strings.TrimPrefix(path.Base(d), "binary-")
-	rel := fmt.Sprintf("Archive: %s\nOrigin: %s\nLabel: %s\nComponent: %s\nArchitecture: %s\n",
-		cfg.Suite, cfg.Origin, cfg.Label, cfg.Component, arch)
-	files := map[string][]byte{"Packages": pk, "Packages.gz": gz.Bytes(), "Release": []byte(rel)}
-	ns := &indexState{Key: key, Files: map[string]fileSum{}}
-	for n, data := range files {
-		ns.Files[n] = sums(data)
+	rel := []byte(fmt.Sprintf("Archive: %s\nOrigin: %s\nLabel: %s\nComponent: %s\nArchitecture: %s\n",
+		cfg.Suite, cfg.Origin, cfg.Label, cfg.Component, arch))
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return nil, err
 	}
 	byhash := filepath.Join(abs, "by-hash", "SHA256")
 	if err := os.MkdirAll(byhash, 0o755); err != nil {
 		return nil, err
 	}
-	// Temporary files first, linked into by-hash, then renamed into place.
+	// Temporary files first, linked into by-hash, then renamed into place. Compressing,
+	// hashing and writing Packages run at the same time.
+	ns := &indexState{Key: key, Files: map[string]fileSum{}}
 	tmps := map[string]string{}
 	defer func() {
 		for _, t := range tmps {
 			os.Remove(t)
 		}
 	}()
-	for _, n := range []string{"Packages", "Packages.gz", "Release"} {
-		t, err := writeTemp(abs, n, files[n], 0o644)
-		if err != nil {
-			return nil, err
-		}
-		tmps[n] = t
-		if n == "Release" {
-			continue
-		}
+	var wg sync.WaitGroup
+	var gz []byte
+	var gzErr error
+	wg.Go(func() { gz, gzErr = gzipBytes(pk) })
+	var pkMD5 [md5.Size]byte
+	var pkSHA [sha256.Size]byte
+	wg.Go(func() { pkMD5 = md5.Sum(pk) })
+	wg.Go(func() { pkSHA = sha256.Sum256(pk) })
+	t, err := writeTemp(abs, "Packages", pk, 0o644)
+	wg.Wait()
+	if err != nil {
+		return nil, err
+	}
+	tmps["Packages"] = t
+	if gzErr != nil {
+		return nil, gzErr
+	}
+	ns.Files["Packages"] = fileSum{Size: int64(len(pk)), MD5: hex.EncodeToString(pkMD5[:]), SHA256: hex.EncodeToString(pkSHA[:])}
+	ns.Files["Packages.gz"] = sums(gz)
+	ns.Files["Release"] = sums(rel)
+	if tmps["Packages.gz"], err = writeTemp(abs, "Packages.gz", gz, 0o644); err != nil {
+		return nil, err
+	}
+	if tmps["Release"], err = writeTemp(abs, "Release", rel, 0o644); err != nil {
+		return nil, err
+	}
+	for _, n := range []string{"Packages", "Packages.gz"} {
 		target := filepath.Join(byhash, ns.Files[n].SHA256)
-		if err := os.Link(t, target); err != nil && !errors.Is(err, os.ErrExist) {
+		if err := os.Link(tmps[n], target); err != nil && !errors.Is(err, os.ErrExist) {
 			return nil, fmt.Errorf("by-hash: %w", err)
 		}
 	}
@@ -826,6 +895,22 @@ func writeIndex(abs, d string, cfg Config, l []*poolEntry, key string, prev *ind
 	return ns, nil
 }
 
+func gzipBytes(data []byte) ([]byte, error) {
+	var b bytes.Buffer
+	b.Grow(len(data)/8 + 64)
+	zw, err := gzip.NewWriterLevel(&b, gzip.BestSpeed)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := zw.Write(data); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
 // writeRelease writes dists/SUITE/Release, Release.gpg and, last, InRelease.
 func writeRelease(pub string, cfg Config, st *state, sig *signer, now time.Time) error {
 	var b strings.Builder
@@ -871,13 +956,27 @@ func writeRelease(pub string, cfg Config, st *state, sig *signer, now time.Time)
 	if err := os.MkdirAll(dists, 0o755); err != nil {
 		return err
 	}
-	for _, f := range []struct {
-		name string
-		data []byte
-	}{{"Release", text}, {"Release.gpg", detached}, {"InRelease", inrelease}} {
-		if err := WriteFileAtomic(filepath.Join(dists, f.name), f.data, 0o644); err != nil {
+	// All three synced first, then renamed in order: InRelease last.
+	var tmps []string
+	defer func() {
+		for _, t := range tmps {
+			os.Remove(t)
+		}
+	}()
+	names := []string{"Release", "Release.gpg", "InRelease"}
+	for i, data := range [][]byte{text, detached, inrelease} {
+		t, err := writeTemp(dists, names[i], data, 0o644)
+		if err != nil {
 			return err
 		}
+		tmps = append(tmps, t)
 	}
-	return nil
+	for i, n := range names {
+		if err := os.Rename(tmps[i], filepath.Join(dists, n)); err != nil {
+			return err
+		}
+		tmps[i] = ""
+	}
+	tmps = nil
+	return syncDir(dists)
 }

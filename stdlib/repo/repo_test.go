@@ -270,6 +270,9 @@ func TestRejections(t *testing.T) {
 		"good_1.0_amd64.deb":       "different content",
 		"good_1.0_amd64.deb.again": "not a .deb",
 	}
+	for _, r := range rep.Rejected {
+		t.Logf("rejected %s: %s", r.File, r.Reason)
+	}
 	for f, sub := range want {
 		r, ok := reasons[f]
 		if !ok || !strings.Contains(r, sub) {
@@ -519,4 +522,68 @@ func TestVerifyInRelease(t *testing.T) {
 	if _, err := VerifyInRelease([]byte("Origin: x\n"), key); err == nil {
 		t.Error("unsigned text verified")
 	}
+}
+
+// TestIndexCache checks that the cache (an append-only log) survives many publishes,
+// that an interrupted publish (the dirty marker left behind) makes the next one walk
+// the pool, and that Rescan picks up files put into the pool by hand.
+func TestIndexCache(t *testing.T) {
+	dir := newRepo(t, InitOptions{Config: Config{Architectures: []string{"amd64"}}})
+	for i, v := range []string{"1.0", "1.1", "1.2", "1.3"} {
+		upload(t, dir, "cached", v, "amd64")
+		rep, err := Publish(dir, PublishOptions{KeepVersions: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := min(i+1, 2); rep.Packages != want {
+			t.Fatalf("publish %d: %d packages, want %d", i, rep.Packages, want)
+		}
+	}
+	c := loadCache(dir)
+	if !c.ok || len(c.entries) != 2 || c.records != 6 { // 4 adds, 2 deletes
+		t.Errorf("cache: ok %v, %d entries, %d records", c.ok, len(c.entries), c.records)
+	}
+	if _, err := os.Stat(filepath.Join(dir, dirtyFile)); !os.IsNotExist(err) {
+		t.Errorf("dirty marker left after a publish: %v", err)
+	}
+	pk := filepath.Join(dir, "public/dists/stable/main/binary-amd64/Packages")
+	want := string(mustRead(t, pk))
+
+	// A file put into the pool by hand is not seen without Rescan...
+	os.MkdirAll(filepath.Join(dir, "public/pool/main/m"), 0o755)
+	manual := buildDeb(t, filepath.Join(dir, "public/pool/main/m"), "manual", "1.0", "amd64")
+	if _, err := Publish(dir, PublishOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(mustRead(t, pk)); got != want {
+		t.Error("a file put into the pool by hand was indexed without Rescan")
+	}
+	// ...and is with it.
+	if rep, err := Publish(dir, PublishOptions{Rescan: true}); err != nil || rep.Packages != 3 {
+		t.Fatalf("rescan: %+v %v", rep, err)
+	}
+	if !strings.Contains(string(mustRead(t, pk)), "Filename: pool/main/m/"+filepath.Base(manual)) {
+		t.Error("Rescan did not index the manual pool file")
+	}
+
+	// An interrupted publish: pool changed, cache not saved, marker present.
+	os.Remove(manual)
+	os.WriteFile(filepath.Join(dir, dirtyFile), nil, 0o600)
+	if rep, err := Publish(dir, PublishOptions{}); err != nil || rep.Packages != 2 {
+		t.Fatalf("publish after an interrupted one: %+v %v", rep, err)
+	}
+	if got := string(mustRead(t, pk)); got != want {
+		t.Errorf("index after recovery:\n%s\nwant:\n%s", got, want)
+	}
+	// A torn cache (a publish died while appending) is not trusted either.
+	f, _ := os.OpenFile(filepath.Join(dir, cacheFile), os.O_WRONLY|os.O_APPEND, 0)
+	f.Write([]byte{'A', 200})
+	f.Close()
+	if c := loadCache(dir); c.ok {
+		t.Error("torn cache loaded as ok")
+	}
+	if rep, err := Publish(dir, PublishOptions{}); err != nil || rep.Packages != 2 || string(mustRead(t, pk)) != want {
+		t.Fatalf("publish with a torn cache: %+v %v", rep, err)
+	}
+	gpgv(t, dir, "stable")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -168,4 +169,50 @@ func TestDialErrors(t *testing.T) {
 		t.Fatalf("default identity and known_hosts: %v", err)
 	}
 	c.Close()
+}
+
+// TestDialAgent authenticates with a key held only by a real ssh-agent.
+func TestDialAgent(t *testing.T) {
+	for _, tool := range []string{"ssh-agent", "ssh-add"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (openssh-client)", tool)
+		}
+	}
+	srv := sshtest.Start(t)
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	agentCmd := exec.Command("ssh-agent", "-D", "-a", sock)
+	if err := agentCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { agentCmd.Process.Kill(); agentCmd.Wait() })
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("ssh-agent did not create its socket")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	add := exec.Command("ssh-add", srv.Identity)
+	add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("ssh-add: %v: %s", err, out)
+	}
+	// No identity files at all: HOME is empty.
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("SSH_AUTH_SOCK", sock)
+	target := sshconn.Target{User: srv.User, Host: srv.Host, Port: srv.Port}
+	c, err := sshconn.Dial(context.Background(), target, sshconn.Options{KnownHosts: []string{srv.KnownHosts}})
+	if err != nil {
+		t.Fatalf("Dial with ssh-agent: %v", err)
+	}
+	defer c.Close()
+	if got := run(t, c, "echo agent"); got != "agent\n" {
+		t.Errorf("got %q", got)
+	}
+	// With the agent disabled there is no key left.
+	if _, err := sshconn.Dial(context.Background(), target, sshconn.Options{KnownHosts: []string{srv.KnownHosts}, NoAgent: true}); err == nil || !strings.Contains(err.Error(), "no SSH key") {
+		t.Errorf("NoAgent and no identity files: %v", err)
+	}
 }
