@@ -198,12 +198,21 @@ func TestServersEndToEnd(t *testing.T) {
 	}
 	before := modTimes(t, keyFile, srcFile)
 
-	// Again over SSH: nothing to do, nothing rewritten.
+	// Again over SSH: nothing to do, nothing rewritten; a host on a closed port fails
+	// on its own.
 	sshd := sshtest.Start(t)
 	sshArgs := []string{"--identity", sshd.Identity, "--known-hosts", sshd.KnownHosts}
 	host := sshd.User + "@" + sshd.Addr()
-	r = upds(t, proj, append(append([]string{"setup", "--host", host}, sshArgs...), setupArgs[1:]...)...)
-	if r.code != 0 || !strings.Contains(r.stdout, host+": nothing to do") {
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedHost := sshd.User + "@" + closed.Addr().String()
+	closed.Close()
+	r = upds(t, proj, append(append([]string{"setup", "--host", host, "--host", closedHost}, sshArgs...), setupArgs[1:]...)...)
+	if r.code != 1 || !strings.Contains(r.stdout, host+": nothing to do") ||
+		!strings.Contains(r.stdout, closedHost+": FAILED: ssh "+strings.TrimPrefix(closedHost, sshd.User+"@")) ||
+		!strings.Contains(r.stderr, "setup failed on 1 of 2 host(s)") {
 		t.Errorf("second setup over SSH: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	if after := modTimes(t, keyFile, srcFile); after != before {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -17,6 +18,7 @@ func newSetupCmd(g *globalFlags) *cobra.Command {
 	var (
 		source, keyFile, name, suite, update string
 		asJSON, quiet                        bool
+		connectTimeout                       time.Duration
 		sf                                   sshFlags
 	)
 	c := &cobra.Command{
@@ -92,7 +94,9 @@ The same steps, without upds on the server: curl -fsSL URL/setup.sh | sudo sh -s
 					}
 					targets = append(targets, setup.Host{Name: h, Target: t})
 				}
-				results = setup.RunHosts(c.Context(), targets, sf.options(), g.jobs, src, opt)
+				so := sf.options()
+				so.Timeout = connectTimeout
+				results = setup.RunHosts(c.Context(), targets, so, g.jobs, src, opt)
 			}
 			failed := 0
 			for _, r := range results {
@@ -125,6 +129,7 @@ The same steps, without upds on the server: curl -fsSL URL/setup.sh | sudo sh -s
 	f.StringVar(&update, "update", "all", "apt-get update: all (every source) or repo (only this repository's)")
 	f.BoolVar(&asJSON, "json", false, "print the results as JSON")
 	f.BoolVarP(&quiet, "quiet", "q", false, "do not show apt's output")
+	f.DurationVar(&connectTimeout, "connect-timeout", sshconn.DefaultTimeout, "time allowed to connect to each --host (the installation itself is not limited)")
 	sf.add(c)
 	return c
 }
