@@ -124,7 +124,7 @@ func Run(ctx context.Context, hosts []string, ix *repo.Index, opt Options) []Row
 		}()
 	}
 	wg.Wait()
-	var rows []Row
+	rows := []Row{}
 	for _, r := range res {
 		rows = append(rows, r...)
 	}
