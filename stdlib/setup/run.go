@@ -115,7 +115,7 @@ func RunLocal(ctx context.Context, s Source, opt Options) *Result {
 	if err != nil {
 		return &Result{Host: "localhost", Err: err, Error: err.Error()}
 	}
-	cmd := exec.CommandContext(ctx, "/bin/sh", append([]string{"-s"}, args...)...)
+	cmd := exec.CommandContext(ctx, "/bin/sh", append([]string{"-s", "--"}, args...)...)
 	cmd.Stdin = bytes.NewReader(script)
 	var out, log bytes.Buffer
 	cmd.Stdout = &out
@@ -137,7 +137,7 @@ func RunSSH(ctx context.Context, host string, client *ssh.Client, sudo bool, s S
 		return finish(host, nil, "", fmt.Errorf("ssh session: %w", err))
 	}
 	defer sess.Close()
-	cmd := "sh -s " + strings.Join(args, " ")
+	cmd := "sh -s -- " + strings.Join(args, " ")
 	if sudo {
 		cmd = "sudo -n " + cmd
 	}
