@@ -239,6 +239,13 @@ func Publish(dir string, opt PublishOptions) (*PublishReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	for name := range opt.ExtraFiles {
+		clean := path.Clean(name)
+		if !fs.ValidPath(clean) || clean == "." || clean == "dists" || clean == "pool" ||
+			strings.HasPrefix(clean, "dists/") || strings.HasPrefix(clean, "pool/") {
+			return nil, fmt.Errorf("publish: extra file %q must be a relative path outside dists/ and pool/", name)
+		}
+	}
 	unlock, err := lock(dir)
 	if err != nil {
 		return nil, err
@@ -332,11 +339,7 @@ func Publish(dir string, opt PublishOptions) (*PublishReport, error) {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
 	for name, data := range opt.ExtraFiles {
-		clean := path.Clean(name)
-		if !fs.ValidPath(clean) || clean == "." || strings.HasPrefix(clean, "dists/") || strings.HasPrefix(clean, "pool/") {
-			return nil, fmt.Errorf("publish: extra file %q must be a relative path outside dists/ and pool/", name)
-		}
-		if err := WriteFileAtomic(filepath.Join(pub, filepath.FromSlash(clean)), data, 0o644); err != nil {
+		if err := WriteFileAtomic(filepath.Join(pub, filepath.FromSlash(path.Clean(name))), data, 0o644); err != nil {
 			return nil, fmt.Errorf("publish: %w", err)
 		}
 	}

@@ -587,3 +587,26 @@ func TestIndexCache(t *testing.T) {
 	}
 	gpgv(t, dir, "stable")
 }
+
+func TestExtraFiles(t *testing.T) {
+	dir := newRepo(t, InitOptions{})
+	script := []byte("#!/bin/sh\necho setup\n")
+	if _, err := Publish(dir, PublishOptions{ExtraFiles: map[string][]byte{"setup.sh": script, "docs/README.txt": []byte("hi\n")}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustRead(t, filepath.Join(dir, PublicDir, "setup.sh")); !bytes.Equal(got, script) {
+		t.Errorf("setup.sh = %q", got)
+	}
+	if got := mustRead(t, filepath.Join(dir, PublicDir, "docs/README.txt")); string(got) != "hi\n" {
+		t.Errorf("docs/README.txt = %q", got)
+	}
+	for _, bad := range []string{"../private/x", "/etc/x", "dists/stable/InRelease", "pool/x.deb", "."} {
+		if _, err := Publish(dir, PublishOptions{ExtraFiles: map[string][]byte{bad: nil}}); err == nil {
+			t.Errorf("extra file %q accepted", bad)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, PrivateDir, "x")); err == nil {
+		t.Error("an extra file escaped public/")
+	}
+	gpgv(t, dir, "stable")
+}

@@ -89,6 +89,10 @@ type Options struct {
 	NoAgent bool
 	// Timeout bounds connect plus handshake (default DefaultTimeout).
 	Timeout time.Duration
+	// AcceptNew, like OpenSSH's StrictHostKeyChecking=accept-new, trusts the key of a
+	// host that known_hosts does not know yet and appends it to the first known_hosts
+	// file. A changed key is still refused. Off by default.
+	AcceptNew bool
 }
 
 // HostKeyError is returned when the server's host key is not in known_hosts (Unknown)
@@ -131,7 +135,7 @@ func homeFile(rel string) string {
 // hostKeys builds the host key callback and the list of host key algorithms that
 // known_hosts records for the target (so that a server with several host keys
 // presents one we can check: golang/go#29286).
-func hostKeys(t Target, files []string) (ssh.HostKeyCallback, []string, []string, error) {
+func hostKeys(t Target, files []string, acceptNew bool) (ssh.HostKeyCallback, []string, []string, error) {
 	var existing []string
 	if len(files) == 0 {
 		if f := homeFile(".ssh/known_hosts"); f != "" {
@@ -143,10 +147,13 @@ func hostKeys(t Target, files []string) (ssh.HostKeyCallback, []string, []string
 	} else {
 		for _, f := range files {
 			if _, err := os.Stat(f); err != nil {
+				if acceptNew && errors.Is(err, os.ErrNotExist) {
+					continue // created when the first key is accepted
+				}
 				return nil, nil, nil, fmt.Errorf("known_hosts: %w", err)
 			}
+			existing = append(existing, f)
 		}
-		existing = files
 	}
 	var cb ssh.HostKeyCallback
 	if len(existing) == 0 {
@@ -276,6 +283,23 @@ func signers(opt Options) (func() ([]ssh.Signer, error), func(), error) {
 	}, closer, nil
 }
 
+// appendKnownHost adds a line to a known_hosts file, creating it (0600) and its
+// directory (0700) when missing.
+func appendKnownHost(file, line string) error {
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(line + "\n"); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
 // Dial connects and authenticates to the target. The host key must be in
 // known_hosts; an unknown or changed key yields a *HostKeyError and no session.
 func Dial(ctx context.Context, t Target, opt Options) (*ssh.Client, error) {
@@ -287,7 +311,7 @@ func Dial(ctx context.Context, t Target, opt Options) (*ssh.Client, error) {
 			t.User = u.Username
 		}
 	}
-	cb, algos, khFiles, err := hostKeys(t, opt.KnownHosts)
+	cb, algos, khFiles, err := hostKeys(t, opt.KnownHosts, opt.AcceptNew)
 	if err != nil {
 		return nil, fmt.Errorf("ssh %s: %w", t.Addr(), err)
 	}
@@ -311,6 +335,13 @@ func Dial(ctx context.Context, t Target, opt Options) (*ssh.Client, error) {
 			}
 			for _, w := range ke.Want {
 				hkErr.Known = append(hkErr.Known, fmt.Sprintf("%s:%d (%s %s)", w.Filename, w.Line, w.Key.Type(), ssh.FingerprintSHA256(w.Key)))
+			}
+			if opt.AcceptNew && !hkErr.Changed && len(khFiles) > 0 {
+				if err := appendKnownHost(khFiles[0], hkErr.Line); err != nil {
+					return fmt.Errorf("accept new host key: %w", err)
+				}
+				hkErr = nil
+				return nil
 			}
 			return hkErr
 		}

@@ -216,3 +216,34 @@ func TestDialAgent(t *testing.T) {
 		t.Errorf("NoAgent and no identity files: %v", err)
 	}
 }
+
+func TestDialAcceptNew(t *testing.T) {
+	srv := sshtest.Start(t)
+	target := sshconn.Target{User: srv.User, Host: srv.Host, Port: srv.Port}
+	kh := filepath.Join(t.TempDir(), "ssh", "known_hosts")
+	opt := sshconn.Options{Identity: []string{srv.Identity}, KnownHosts: []string{kh}, NoAgent: true, AcceptNew: true}
+	// Explicit known_hosts files must exist, except with AcceptNew.
+	c, err := sshconn.Dial(context.Background(), target, opt)
+	if err != nil {
+		t.Fatalf("accept-new: %v", err)
+	}
+	c.Close()
+	data, _ := os.ReadFile(kh)
+	if want := knownhosts.Line([]string{knownhosts.Normalize(srv.Addr())}, srv.HostKey) + "\n"; string(data) != want {
+		t.Errorf("known_hosts = %q, want %q", data, want)
+	}
+	// Now known: works without AcceptNew.
+	opt.AcceptNew = false
+	if c, err = sshconn.Dial(context.Background(), target, opt); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	// A changed key is refused even with AcceptNew.
+	other, _ := sshtest.WriteKey(filepath.Join(t.TempDir(), "k"))
+	os.WriteFile(kh, []byte(knownhosts.Line([]string{knownhosts.Normalize(srv.Addr())}, other)+"\n"), 0o600)
+	opt.AcceptNew = true
+	var he *sshconn.HostKeyError
+	if _, err := sshconn.Dial(context.Background(), target, opt); !errors.As(err, &he) || !he.Changed {
+		t.Errorf("changed key with AcceptNew: %v", err)
+	}
+}
