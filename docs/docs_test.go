@@ -41,7 +41,12 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binDir = dir
-	if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "upds"), "../cmd/upds").CombinedOutput(); err != nil {
+	if bin := os.Getenv("UPDS_TEST_BINARY"); bin != "" {
+		// A binary built beforehand (e.g. while another package of the tree does not compile).
+		if err := os.Symlink(bin, filepath.Join(dir, "upds")); err != nil {
+			panic(err)
+		}
+	} else if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "upds"), "../cmd/upds").CombinedOutput(); err != nil {
 		panic("go build: " + err.Error() + "\n" + string(out))
 	}
 	code := m.Run()
@@ -68,7 +73,7 @@ type block struct {
 	text  string
 }
 
-var attrRE = regexp.MustCompile(`([A-Za-z_-]+)(?:=("([^"]*)"|\S+))?`)
+var attrRE = regexp.MustCompile(`([A-Za-z_-]+)(?:=("((?:[^"\\]|\\.)*)"|\S+))?`)
 
 // parse returns the fenced blocks of a Markdown page and its docs-test directives.
 func parse(t *testing.T, name string, src []byte) ([]block, map[string]string) {
@@ -127,7 +132,7 @@ func unquote(m []string) string {
 		return "true"
 	}
 	if strings.HasPrefix(m[2], `"`) {
-		return m[3]
+		return strings.NewReplacer(`\"`, `"`, `\\`, `\`).Replace(m[3])
 	}
 	return m[2]
 }
