@@ -42,25 +42,23 @@ for n in $SIZES; do
 	"$WORK/repo" gen "$n" "$WORK/debs-$n"
 	a=() r=() u=() x=()
 	for _ in $(seq "$RUNS"); do
-		# apt-ftparchive: the packages already in a pool; only the index is written.
-		d="$WORK/aft"; rm -rf "$d"; mkdir -p "$d/pool/main"
-		cp -l "$WORK/debs-$n"/*.deb "$d/pool/main/"
-		sync
-		a+=("$(secs sh -c "cd '$d' && apt-ftparchive packages pool > Packages && gzip -1k Packages")")
-		# reprepro includedeb of every package.
-		d="$WORK/rr"; rm -rf "$d"; reprepro_conf "$d"
-		sync
-		r+=("$(secs sh -c "reprepro -b '$d' includedeb stable '$WORK/debs-$n'/*.deb")")
-		# upds: the packages in incoming/, one publish (validate, pool, indexes, sign).
+		# upds: the packages in incoming/, one publish (validate, move to pool, index, sign).
 		d="$WORK/upds"; rm -rf "$d"; "$WORK/repo" init "$d"
 		cp -l "$WORK/debs-$n"/*.deb "$d/incoming/"
 		sync
 		u+=("$(secs "$WORK/repo" publish "$d")")
 		# upds again over the same pool with its index cache deleted: every pool file is
-		# read again, like apt-ftparchive does (plus signing and by-hash).
+		# read again, as apt-ftparchive does (plus signing and by-hash).
 		rm -f "$d/private/index.cache" "$d/private/state.json"
 		sync
 		x+=("$(secs "$WORK/repo" publish "$d")")
+		# apt-ftparchive over the same Debian pool (pool/main/b/benchNNNNNN/...): index only.
+		sync
+		a+=("$(secs sh -c "cd '$d/public' && apt-ftparchive packages pool > '$WORK/Packages' && gzip -1f '$WORK/Packages'")")
+		# reprepro includedeb of every package (moves them into its own pool, no signing).
+		d="$WORK/rr"; rm -rf "$d"; reprepro_conf "$d"
+		sync
+		r+=("$(secs sh -c "reprepro -b '$d' includedeb stable '$WORK/debs-$n'/*.deb")")
 	done
 	T[aft,$n]=$(median "${a[@]}") T[rr,$n]=$(median "${r[@]}") T[upds,$n]=$(median "${u[@]}") T[reidx,$n]=$(median "${x[@]}")
 done
@@ -91,7 +89,7 @@ row() {
 	for n in $SIZES; do line+=" ${T[$key,$n]} s |"; done
 	echo "$line $add |"
 }
-row "apt-ftparchive packages + gzip (index only, no signing)" aft "–"
+row "apt-ftparchive packages + gzip -1 over the pool (index only, no signing)" aft "–"
 row "reprepro includedeb (no signing)" rr "${T[rr,add]} s"
 row "upds repo publish: uploads from incoming/ (validate, move to pool, index, sign)" upds "${T[upds,add]} s"
 row "upds repo publish: existing pool, no index cache (read all, index, sign)" reidx "–"

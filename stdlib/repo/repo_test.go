@@ -610,3 +610,21 @@ func TestExtraFiles(t *testing.T) {
 	}
 	gpgv(t, dir, "stable")
 }
+
+// TestWatchRefreshesValidUntil: with Valid-For, watch re-signs Release before it expires.
+func TestWatchRefreshesValidUntil(t *testing.T) {
+	dir := newRepo(t, InitOptions{Config: Config{ValidFor: 2 * time.Second}})
+	rel := filepath.Join(dir, "public/dists/stable/Release")
+	before := string(mustRead(t, rel))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Watch(ctx, dir, WatchOptions{Interval: 50 * time.Millisecond}, nil) }()
+	defer func() { cancel(); <-done }()
+	for deadline := time.Now().Add(6 * time.Second); string(mustRead(t, rel)) == before; {
+		if time.Now().After(deadline) {
+			t.Fatal("Release was not re-signed within its validity")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	gpgv(t, dir, "stable")
+}

@@ -19,14 +19,20 @@ type WatchOptions struct {
 }
 
 // Watch publishes whenever finished uploads appear in DIR/incoming (names ending in
-// .tmp and other partial names are ignored), until ctx is cancelled. onPublish, if not
+// .tmp and other partial names are ignored), until ctx is cancelled. When the
+// repository sets Valid-For, it also re-publishes after half that time without uploads,
+// so that Release never expires. onPublish, if not
 // nil, is called after every publish with its report or error; a failed publish (or a
 // rejected upload) does not stop the watch. Watch returns nil when ctx is cancelled, or
 // an error if the repository cannot be read at all.
 func Watch(ctx context.Context, dir string, opt WatchOptions, onPublish func(*PublishReport, error)) error {
-	if _, err := ReadConfig(dir); err != nil {
+	cfg, err := ReadConfig(dir)
+	if err != nil {
 		return err
 	}
+	// With Valid-For set, Release must be re-signed before it expires: publish again
+	// after half the validity even when nothing arrives.
+	lastPublish := time.Now()
 	interval := opt.Interval
 	if interval <= 0 {
 		interval = 500 * time.Millisecond
@@ -45,9 +51,17 @@ func Watch(ctx context.Context, dir string, opt WatchOptions, onPublish func(*Pu
 			last = ""
 		case snap == "":
 			last = ""
+			if cfg.ValidFor > 0 && time.Since(lastPublish) > cfg.ValidFor/2 {
+				rep, err := Publish(dir, opt.PublishOptions)
+				lastPublish = time.Now()
+				if onPublish != nil {
+					onPublish(rep, err)
+				}
+			}
 		case snap == last:
 			// Stable for one interval: publish.
 			rep, err := Publish(dir, opt.PublishOptions)
+			lastPublish = time.Now()
 			if onPublish != nil {
 				onPublish(rep, err)
 			}
