@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,11 +9,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/upds/upds/stdlib/repo"
+	"github.com/upds/upds/stdlib/setup"
 )
 
 func newRepoCmd() *cobra.Command {
@@ -32,7 +35,7 @@ private/ (the signing key; never served).`,
 
 func newRepoInitCmd() *cobra.Command {
 	var opt repo.InitOptions
-	var importKey string
+	var importKey, url string
 	c := &cobra.Command{
 		Use:   "init DIR",
 		Short: "Create a repository with a new ed25519 signing key",
@@ -45,10 +48,28 @@ func newRepoInitCmd() *cobra.Command {
 				}
 				opt.ImportKey = b
 			}
+			if url != "" {
+				if err := setup.ValidURL(url); err != nil {
+					return usageErr("--url: %v", err)
+				}
+			}
 			if err := repo.Init(args[0], opt); err != nil {
 				return err
 			}
-			fmt.Printf("repository created in %s\n  uploads go to  %s/incoming/\n  serve          %s/public/ (upds repo serve %s, or any web server)\n  clients trust  %s/public/key.asc\n",
+			if url != "" {
+				if err := setRepoURL(args[0], url); err != nil {
+					return err
+				}
+			}
+			// Publish once more so that public/setup.sh exists from the start.
+			popt, err := repo.WithSetupScript(args[0], repo.PublishOptions{})
+			if err != nil {
+				return err
+			}
+			if _, err := repo.Publish(args[0], popt); err != nil {
+				return err
+			}
+			fmt.Printf("repository created in %s\n  uploads go to  %s/incoming/\n  serve          %s/public/ (upds repo serve %s, or any web server)\n  clients trust  %s/public/key.asc\n  servers run    curl -fsSL URL/setup.sh | sudo sh -s -- ROLE\n",
 				args[0], args[0], args[0], args[0], args[0])
 			return nil
 		},
@@ -60,9 +81,21 @@ func newRepoInitCmd() *cobra.Command {
 	f.StringVar(&opt.Origin, "origin", "", "Origin field of Release (default upds)")
 	f.StringVar(&opt.Label, "label", "", "Label field of Release (default upds)")
 	f.StringVar(&importKey, "import-key", "", "use this armored OpenPGP private key instead of generating one")
+	f.StringVar(&url, "url", "", "where clients will reach public/ (e.g. https://apt.example.com/); setup.sh carries it")
 	f.StringVar(&opt.KeyName, "key-name", "", "name in a generated key's user ID")
 	f.StringVar(&opt.KeyEmail, "key-email", "", "email in a generated key's user ID")
 	return c
+}
+
+// setRepoURL records in repo.conf the URL where public/ is served.
+func setRepoURL(dir, url string) error {
+	p := filepath.Join(dir, repo.ConfigFile)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return err
+	}
+	data = append(bytes.TrimRight(data, "\n"), []byte("\nURL: "+url+"\n")...)
+	return repo.WriteFileAtomic(p, data, 0o644)
 }
 
 func printReport(rep *repo.PublishReport, asJSON bool) error {

@@ -23,12 +23,18 @@ task("publish-bad", run = lambda ctx: publish(["a.txt"], REPO))
 		"a.txt":   "a\n",
 	})
 	repoDir := filepath.Join(filepath.Dir(dir), "repo")
-	r := upds(t, dir, "repo", "init", repoDir)
+	r := upds(t, dir, "repo", "init", "--url", "http://127.0.0.1:9/", repoDir)
 	if r.code != 0 {
 		t.Fatalf("repo init: exit %d\n%s", r.code, r.stderr)
 	}
 	if r := upds(t, dir, "repo", "init", repoDir); r.code == 0 {
 		t.Fatal("repo init over an existing repository succeeded")
+	}
+	if b, err := os.ReadFile(filepath.Join(repoDir, "public", "setup.sh")); err != nil || !strings.Contains(string(b), "UPDS_URL='http://127.0.0.1:9/'") {
+		t.Fatalf("setup.sh after repo init --url: %v\n%s", err, b)
+	}
+	if r := upds(t, dir, "repo", "init", "--url", "ftp:/x", filepath.Join(t.TempDir(), "r")); r.code != 2 {
+		t.Fatalf("repo init with a bad --url: exit %d", r.code)
 	}
 	if st, err := os.Stat(filepath.Join(repoDir, "private")); err != nil || st.Mode().Perm() != 0o700 {
 		t.Fatalf("private/: %v %v", st, err)
