@@ -93,6 +93,7 @@ func TestReadDpkgDeb(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(root, "DEBIAN/control"), []byte("Package: xx-dpkg\nVersion: 1.0\nArchitecture: all\nMaintainer: a <a@example.com>\nDescription: x\n"), 0o644))
 	must(t, os.WriteFile(filepath.Join(root, "usr/share/x/f"), []byte("hi\n"), 0o644))
 	must(t, os.Symlink("f", filepath.Join(root, "usr/share/x/l")))
+	must(t, os.Link(filepath.Join(root, "usr/share/x/f"), filepath.Join(root, "usr/share/x/h")))
 	for _, z := range []string{"gzip", "xz", "zstd", "none"} {
 		deb := filepath.Join(dir, z+".deb")
 		run(t, "dpkg-deb", "--root-owner-group", "-Z"+z, "-b", root, deb)
@@ -100,8 +101,11 @@ func TestReadDpkgDeb(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", z, err)
 		}
-		if info.Control.Get("Package") != "xx-dpkg" || len(info.Files) != 6 || info.DataCompression != z {
-			t.Errorf("%s: %+v", z, info)
+		if info.Control.Get("Package") != "xx-dpkg" || len(info.Files) != 7 || info.DataCompression != z {
+			t.Fatalf("%s: %+v", z, info)
+		}
+		if h := info.Files[len(info.Files)-2]; h.Type != TypeHardlink || h.Target != "/usr/share/x/f" || h.Path != "/usr/share/x/h" {
+			t.Errorf("%s: hard link %+v", z, h)
 		}
 	}
 }

@@ -26,6 +26,9 @@ import (
 // temporary file (see Package.TempDir) and streamed into w, so memory stays bounded whatever
 // the package size. Nothing is written to w when validation fails.
 func Write(w io.Writer, p *Package) (*Result, error) {
+	if p == nil {
+		return nil, errors.New("deb: nil package")
+	}
 	pl, err := prepare(p)
 	if err != nil {
 		return nil, fmt.Errorf("deb %s: %w", p.Control.Get("Package"), err)
@@ -45,6 +48,9 @@ func Write(w io.Writer, p *Package) (*Result, error) {
 // synced, then renamed; the file is mode 0644. On error nothing is left at path (an existing
 // file there is untouched).
 func WriteFile(path string, p *Package) (res *Result, err error) {
+	if p == nil {
+		return nil, errors.New("deb: nil package")
+	}
 	pl, err := prepare(p)
 	if err != nil {
 		return nil, fmt.Errorf("deb %s: %w", p.Control.Get("Package"), err)
