@@ -58,7 +58,7 @@ func TestMain(m *testing.M) {
 // every python and sh block must run or say why not (skip="...").
 var ownPages = map[string]bool{
 	"README.md": true, "getting-started.md": true, "builtins.md": true, "commands.md": true,
-	"design.md": true, "rules.md": true,
+	"design.md": true, "rules.md": true, "../examples/hello/README.md": true,
 }
 
 // strict: the page takes part (a docs-test line), so every code block counts.
@@ -324,6 +324,9 @@ func TestDocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The walkthroughs of the examples are documentation too.
+	examples, _ := filepath.Glob("../examples/*/README.md")
+	pages = append(pages, examples...)
 	sort.Strings(pages)
 	for own := range ownPages {
 		if _, err := os.Stat(own); err != nil {
@@ -331,7 +334,7 @@ func TestDocs(t *testing.T) {
 		}
 	}
 	for _, name := range pages {
-		t.Run(strings.TrimSuffix(name, ".md"), func(t *testing.T) {
+		t.Run(strings.TrimPrefix(strings.TrimSuffix(name, ".md"), "../"), func(t *testing.T) {
 			src, err := os.ReadFile(name)
 			if err != nil {
 				t.Fatal(err)
