@@ -155,7 +155,13 @@ func TestDpkgInstall(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("dpkg -i needs root")
 	}
-	const name = "upds-test-install-7f3a"
+	for _, comp := range compressions {
+		t.Run(comp, func(t *testing.T) { testDpkgInstall(t, comp) })
+	}
+}
+
+func testDpkgInstall(t *testing.T, comp string) {
+	name := "upds-test-install-7f3a-" + comp
 	marker := t.TempDir()
 	script := func(s string) []byte {
 		return []byte("#!/bin/sh\nset -e\necho \"$0 $*\" >> " + marker + "/" + s + "\n")
@@ -172,7 +178,8 @@ func TestDpkgInstall(t *testing.T) {
 		Conffiles: []string{"/etc/" + name + ".conf"},
 		Scripts: map[string][]byte{"preinst": script("preinst"), "postinst": script("postinst"),
 			"prerm": script("prerm"), "postrm": script("postrm")},
-		MTime: time.Unix(1700000000, 0),
+		MTime:       time.Unix(1700000000, 0),
+		Compression: comp,
 	}
 	p.Control.Set("Depends", "dpkg")
 	deb := filepath.Join(t.TempDir(), Filename(p.Control))
@@ -287,5 +294,36 @@ func lintianPackage(name string) *Package {
 		},
 		Conffiles: []string{"/etc/" + name + "/app.conf"},
 		MTime:     mtime,
+	}
+}
+
+func TestControlGolden(t *testing.T) {
+	p := samplePackage("upds-test-golden", "gzip")
+	p.Control.Set("Installed-Size", "999999") // replaced by the computed value
+	p.Control.Set("Homepage", "https://example.com/hello")
+	p.Control.Set("Pre-Depends", "dpkg(>=1.19)")
+	var b bytes.Buffer
+	p.TempDir = t.TempDir()
+	if _, err := Write(&b, p); err != nil {
+		t.Fatal(err)
+	}
+	info, err := Read(&b, ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := info.Control.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "control.golden")
+	if *update {
+		must(t, os.WriteFile(golden, got, 0o644))
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("control differs from %s (go test -update rewrites it):\n%s", golden, got)
 	}
 }
