@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -325,5 +326,22 @@ func TestControlGolden(t *testing.T) {
 	}
 	if string(got) != string(want) {
 		t.Errorf("control differs from %s (go test -update rewrites it):\n%s", golden, got)
+	}
+}
+
+// TestOutputIndependentOfCPUs checks that the number of CPUs (which sets how many blocks are
+// compressed at once) does not change the bytes.
+func TestOutputIndependentOfCPUs(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, comp := range []string{"gzip", "xz", "zstd"} {
+		p := syntheticPackage(comp)
+		p.Level = 1 // small xz blocks: several of them
+		runtime.GOMAXPROCS(1)
+		a := writeBytes(t, p)
+		runtime.GOMAXPROCS(4)
+		b := writeBytes(t, p)
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s: output differs between 1 and 4 CPUs", comp)
+		}
 	}
 }
