@@ -265,7 +265,7 @@ func Publish(dir string, opt PublishOptions) (*PublishReport, error) {
 	}
 	now = now.UTC().Truncate(time.Second)
 	pub := filepath.Join(dir, PublicDir)
-	rep := &PublishReport{}
+	rep := &PublishReport{Added: []string{}, Unchanged: []string{}, Rejected: []Rejection{}, Removed: []string{}}
 
 	// 1. What is in the pool: the index cache, which only Publish changes (under the
 	// lock). The pool is walked (cached entries reused when size and mtime match)
