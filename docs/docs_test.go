@@ -405,3 +405,69 @@ func TestBuildStarExample(t *testing.T) {
 		t.Fatalf("lintian: %v\n%s", err, out)
 	}
 }
+
+var linkRE = regexp.MustCompile(`\]\(([^)\s]+)\)`)
+
+// anchor is GitHub's anchor of a heading: lower case, punctuation dropped, spaces to dashes.
+func anchor(h string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(strings.TrimSpace(h)) {
+		switch {
+		case r == ' ':
+			b.WriteRune('-')
+		case r == '-' || r == '_' || (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9'):
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func anchors(t *testing.T, path string) map[string]bool {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	out := map[string]bool{}
+	inFence := false
+	for _, l := range strings.Split(string(src), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "```") {
+			inFence = !inFence
+		}
+		if !inFence && strings.HasPrefix(l, "#") {
+			out[anchor(strings.TrimLeft(l, "#"))] = true
+		}
+	}
+	return out
+}
+
+// TestLinks checks that the relative links of the pages above lead to files that exist and,
+// with a #fragment, to a heading of that file.
+func TestLinks(t *testing.T) {
+	pages, _ := filepath.Glob("*.md")
+	examples, _ := filepath.Glob("../examples/*/README.md")
+	for _, name := range append(pages, append(examples, "../README.md")...) {
+		src, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := regexp.MustCompile("(?s)```.*?```").ReplaceAllString(string(src), "")
+		for _, m := range linkRE.FindAllStringSubmatch(text, -1) {
+			link := m[1]
+			if strings.Contains(link, "://") || strings.HasPrefix(link, "mailto:") {
+				continue
+			}
+			file, frag, _ := strings.Cut(link, "#")
+			target := name
+			if file != "" {
+				target = filepath.Join(filepath.Dir(name), file)
+			}
+			if _, err := os.Stat(target); err != nil {
+				t.Errorf("%s: link %s: %v", name, link, err)
+				continue
+			}
+			if frag != "" && strings.HasSuffix(target, ".md") && !anchors(t, target)[frag] {
+				t.Errorf("%s: link %s: no heading #%s in %s", name, link, frag, target)
+			}
+		}
+	}
+}

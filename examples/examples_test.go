@@ -196,6 +196,14 @@ func TestHelloBuild(t *testing.T) {
 	if err != nil {
 		t.Fatalf("lintian: %v\n%s", err, out)
 	}
+	// send uploads to the repository's incoming/ folder, where upds repo watch (or publish)
+	// picks the packages up.
+	mustUpds(t, dir, "repo", "init", filepath.Join(dir, "repo"))
+	mustUpds(t, dir, "run", "send")
+	incoming, _ := filepath.Glob(filepath.Join(dir, "repo", "incoming", "*"))
+	if len(incoming) != len(want) {
+		t.Errorf("send put %v into repo/incoming, want the %d packages", incoming, len(want))
+	}
 	// A second build changes nothing: every action is a cache hit.
 	r := mustUpds(t, dir, "run", "build")
 	if !strings.Contains(r.stderr, "7 actions (6 cached, 0 failed)") {
