@@ -93,7 +93,11 @@ func ReadFile(path string, opt ReadOptions) (*Info, error) {
 		return nil, err
 	}
 	defer f.Close()
-	info, err := Read(bufio.NewReaderSize(f, 256<<10), opt)
+	var r io.Reader = f // unbuffered: data.tar is skipped with Seek
+	if opt.Files || opt.Verify || opt.Hash {
+		r = bufio.NewReaderSize(f, 256<<10)
+	}
+	info, err := Read(r, opt)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -259,8 +263,25 @@ func (m memberReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// skip discards what is left of the current member and its padding byte.
+// skip discards what is left of the current member and its padding byte, seeking over it
+// when the input is a file.
 func (a *arReader) skip() error {
+	if s, ok := a.r.(io.Seeker); ok && a.lr.N > 0 {
+		cur, err := s.Seek(0, io.SeekCurrent)
+		if err == nil {
+			var end int64
+			if end, err = s.Seek(0, io.SeekEnd); err == nil {
+				if cur+a.lr.N > end {
+					return errTruncated
+				}
+				_, err = s.Seek(cur+a.lr.N, io.SeekStart)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("ar: %w", err)
+		}
+		a.lr.N = 0
+	}
 	if a.lr.N > 0 {
 		if _, err := io.CopyN(io.Discard, a.r, a.lr.N); err != nil {
 			return errTruncated

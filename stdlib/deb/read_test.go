@@ -207,3 +207,21 @@ func TestWriteTextGolden(t *testing.T) {
 		}
 	}
 }
+
+func TestReadFileSeeks(t *testing.T) {
+	deb := filepath.Join(t.TempDir(), "x.deb")
+	res, err := WriteFile(deb, samplePackage("upds-test-seek", "gzip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := ReadFile(deb, ReadOptions{})
+	if err != nil || !reflect.DeepEqual(info.Control, res.Control) {
+		t.Fatalf("ReadFile: %v", err)
+	}
+	// A truncated file is still an error when the data member is skipped by seeking.
+	b, _ := os.ReadFile(deb)
+	must(t, os.WriteFile(deb, b[:len(b)-100], 0o644))
+	if _, err := ReadFile(deb, ReadOptions{}); err == nil || !strings.Contains(err.Error(), "truncated") {
+		t.Errorf("truncated: %v", err)
+	}
+}
