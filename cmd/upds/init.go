@@ -265,5 +265,6 @@ func (p *initProject) write(out interface{ Write([]byte) (int, error) }) error {
 	fmt.Fprintf(out, "next:\n  upds tasks           list the tasks\n  upds run build       build the packages into dist/\n")
 	fmt.Fprintf(out, "  upds inspect dist/%s_%s_all.deb\n", p.Name, version)
 	fmt.Fprintf(out, "  upds repo init repo  create a repository, then: upds run publish\n")
+	fmt.Fprintf(out, "(dist/, .upds/ and repo/ are build output: keep them out of version control)\n")
 	return nil
 }
