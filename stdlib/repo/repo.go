@@ -243,8 +243,7 @@ func Init(dir string, opt InitOptions) error {
 		return fmt.Errorf("repo init: %w", err)
 	}
 	header := []byte("# upds apt repository configuration (deb822). Valid-For: e.g. 168h adds Valid-Until to Release.\n")
-	conf = append(append(header, conf...), '\n')
-	if err := WriteFileAtomic(filepath.Join(dir, ConfigFile), conf, 0o644); err != nil {
+	if err := WriteFileAtomic(filepath.Join(dir, ConfigFile), append(header, conf...), 0o644); err != nil {
 		return fmt.Errorf("repo init: %w", err)
 	}
 	if _, err := Publish(dir, PublishOptions{}); err != nil {
