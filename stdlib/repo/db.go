@@ -21,12 +21,18 @@ type poolEntry struct {
 	SHA256  string // hex
 	Stanza  []byte // the Packages stanza, ending in "\n", without the blank separator line
 
-	ver version.Version // parsed Version, for ordering
+	ver    version.Version // parsed Version, for ordering; see parsed
+	parsed bool
 }
 
-// parseVersion fills e.ver; versions already in the pool are parsed leniently.
-func (e *poolEntry) parseVersion() {
-	e.ver, _ = version.ParseLenient(e.Version)
+// parsedVersion returns the parsed Version, parsing it (leniently: it is already in
+// the pool) on first use; most entries are never compared by version.
+func (e *poolEntry) parsedVersion() version.Version {
+	if !e.parsed {
+		e.ver, _ = version.ParseLenient(e.Version)
+		e.parsed = true
+	}
+	return e.ver
 }
 
 const (
@@ -107,7 +113,6 @@ func loadCache(dir string) *indexCache {
 			if bad {
 				break
 			}
-			e.parseVersion()
 			c.entries[e.Path] = e
 		default:
 			bad = true

@@ -190,7 +190,6 @@ func makeEntry(rel string, info *deb.Info, fi os.FileInfo) (*poolEntry, error) {
 		Name: p.Get("Package"), Version: p.Get("Version"), Arch: p.Get("Architecture"),
 		SHA256: shahex, Stanza: st,
 	}
-	e.parseVersion()
 	return e, nil
 }
 
@@ -634,7 +633,7 @@ func sortEntries(es []*poolEntry) {
 			return a.Name < b.Name
 		}
 		if a.Version != b.Version {
-			if c := version.Compare(a.ver, b.ver); c != 0 {
+			if c := version.Compare(a.parsedVersion(), b.parsedVersion()); c != 0 {
 				return c < 0
 			}
 		}
@@ -658,7 +657,7 @@ func keepNewest(es []*poolEntry, n int) (keep, drop []*poolEntry) {
 		// g is in ascending version order; several files of the same version stay together.
 		versions := 0
 		for i := len(g) - 1; i >= 0; i-- {
-			if i == len(g)-1 || version.Compare(g[i].ver, g[i+1].ver) != 0 {
+			if i == len(g)-1 || version.Compare(g[i].parsedVersion(), g[i+1].parsedVersion()) != 0 {
 				versions++
 			}
 			if versions > n {
