@@ -3,6 +3,7 @@ package deb
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/json"
 	"flag"
 	"os"
 	"os/exec"
@@ -223,5 +224,31 @@ func TestReadFileSeeks(t *testing.T) {
 	must(t, os.WriteFile(deb, b[:len(b)-100], 0o644))
 	if _, err := ReadFile(deb, ReadOptions{}); err == nil || !strings.Contains(err.Error(), "truncated") {
 		t.Errorf("truncated: %v", err)
+	}
+}
+
+func TestInfoJSON(t *testing.T) {
+	p := samplePackage("upds-test-json", "gzip")
+	p.Scripts = map[string][]byte{"postinst": []byte("#!/bin/sh\n")}
+	info, err := Read(bytes.NewReader(writeBytes(t, p)), ReadOptions{Files: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"control":{"Package":"upds-test-json","Version":"1:1.2.3-1"`,
+		`"scripts":{"postinst":"#!/bin/sh\n"}`, `"mode":"2775","mode_string":"drwxrwsr-x"`,
+		`"type":"symlink"`, `"owner":"www-data"`, `"conffiles":["/etc/upds-test-json/app.conf"]`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("JSON lacks %s:\n%s", want, b)
+		}
+	}
+	var back struct {
+		Files []FileInfo `json:"files"`
+	}
+	if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back.Files, info.Files) {
+		t.Errorf("files round trip: %v", err)
 	}
 }

@@ -22,7 +22,7 @@ type Field struct {
 
 // Paragraph is an ordered list of fields. Field names are matched case-insensitively.
 type Paragraph struct {
-	Fields []Field `json:"fields"`
+	Fields []Field
 }
 
 func (p *Paragraph) index(name string) int {

@@ -2,6 +2,7 @@ package control
 
 import (
 	"bytes"
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -153,4 +154,19 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("round trip:\n%#v\n%#v", want, ps2)
 		}
 	})
+}
+
+func TestParagraphJSON(t *testing.T) {
+	p := Paragraph{Fields: []Field{{"Package", "hello"}, {"Version", "1.0"}, {"Description", "x\ny \"q\""}}}
+	b, err := json.Marshal(struct{ C Paragraph }{p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != `{"C":{"Package":"hello","Version":"1.0","Description":"x\ny \"q\""}}` {
+		t.Errorf("json: %s", b)
+	}
+	var back struct{ C Paragraph }
+	if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back.C, p) {
+		t.Errorf("round trip: %v %+v", err, back.C)
+	}
 }
