@@ -185,3 +185,25 @@ func TestXZBlocks(t *testing.T) {
 		t.Errorf("extracted content differs (%d bytes, %v)", len(got), err)
 	}
 }
+
+// TestLongSymlinkTarget checks a symlink whose target needs a GNU long-link record.
+func TestLongSymlinkTarget(t *testing.T) {
+	need(t, "dpkg-deb")
+	target := "../../" + strings.Repeat("long-target-directory/", 8) + "file.py"
+	p := &Package{Control: testControl("upds-test-longlink"), Compression: "gzip",
+		Entries: []Entry{{Path: "/usr/share/upds-test-longlink/link", Type: TypeSymlink, Target: target}}}
+	dir := t.TempDir()
+	deb := filepath.Join(dir, "x.deb")
+	if _, err := WriteFile(deb, p); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "dpkg-deb", "-x", deb, filepath.Join(dir, "root"))
+	got, err := os.Readlink(filepath.Join(dir, "root/usr/share/upds-test-longlink/link"))
+	if err != nil || got != target {
+		t.Errorf("readlink = %q, %v; want %q", got, err, target)
+	}
+	info, err := ReadFile(deb, ReadOptions{Files: true})
+	if err != nil || info.Files[len(info.Files)-1].Target != target {
+		t.Errorf("Read: %v", err)
+	}
+}

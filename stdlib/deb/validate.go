@@ -95,8 +95,8 @@ func checkCompression(c string, level int) (string, int, error) {
 	if c == "" {
 		c = "gzip"
 	}
-	max := map[string]int{"gzip": 9, "xz": 9, "zstd": 22, "none": 0}
-	m, ok := max[c]
+	limits := map[string]int{"gzip": 9, "xz": 9, "zstd": 22, "none": 0}
+	m, ok := limits[c]
 	if !ok {
 		return "", 0, fmt.Errorf("compression %q: want gzip, xz, zstd or none", c)
 	}
