@@ -310,3 +310,24 @@ func matchSegs(pat, segs []string) bool {
 	}
 	return len(segs) == 0
 }
+
+// getenv(name, default = None): an environment variable, inside a run function only.
+// Evaluation stays hermetic: the same BUILD.star declares the same packages on every machine;
+// what a task does with them (where it sends them) may depend on the environment.
+func builtinGetenv(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var name string
+	var def starlark.Value = starlark.None
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "default?", &def); err != nil {
+		return nil, err
+	}
+	if err := RequireRun(thread, "getenv"); err != nil {
+		return nil, err
+	}
+	h := HostOf(thread)
+	for i := len(h.Env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(h.Env[i], name+"="); ok {
+			return starlark.String(v), nil
+		}
+	}
+	return def, nil
+}

@@ -112,6 +112,7 @@ func Load(opt Options) (*Build, error) {
 		"task":    starlark.NewBuiltin("task", builtinTask),
 		"sh":      starlark.NewBuiltin("sh", builtinSh),
 		"glob":    starlark.NewBuiltin("glob", builtinGlob),
+		"getenv":  starlark.NewBuiltin("getenv", builtinGetenv),
 		"struct":  starlark.NewBuiltin("struct", starlarkstruct.Make),
 		"json":    json.Module,
 	}

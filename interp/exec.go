@@ -94,10 +94,47 @@ func (r *Runner) Resolve(names []string) ([]*Task, error) {
 		if !ok {
 			return nil, &Error{Msg: unknownTask(n, r.b.Host.Tasks()), Usage: true}
 		}
-		if _, err := r.graph(t, nil); err != nil {
+		if err := r.check(t, nil); err != nil {
 			return nil, err
 		}
 		out = append(out, t)
+	}
+	return out, nil
+}
+
+// check resolves a task's steps (recursively, with cycle detection) and its graph.
+func (r *Runner) check(t *Task, chain []string) error {
+	for _, c := range chain {
+		if c == t.Name {
+			return &Error{Pos: t.Pos, Msg: "step cycle: " + strings.Join(append(chain, t.Name), " -> "), Usage: true}
+		}
+	}
+	steps, err := r.steps(t)
+	if err != nil {
+		return err
+	}
+	for _, st := range steps {
+		if err := r.check(st, append(chain, t.Name)); err != nil {
+			return err
+		}
+	}
+	_, err = r.graph(t, nil)
+	return err
+}
+
+func (r *Runner) steps(t *Task) ([]*Task, error) {
+	var out []*Task
+	for _, s := range t.rawSteps {
+		switch x := s.(type) {
+		case *Task:
+			out = append(out, x)
+		case starlark.String:
+			st, ok := r.b.Host.Task(string(x))
+			if !ok {
+				return nil, &Error{Pos: t.Pos, Msg: fmt.Sprintf("task %s: steps: %s", t.Name, unknownTask(string(x), r.b.Host.Tasks())), Usage: true}
+			}
+			out = append(out, st)
+		}
 	}
 	return out, nil
 }
@@ -190,6 +227,9 @@ func (r *Runner) graph(v any, stack []*node) (*node, error) {
 			case Target:
 				dv = dd
 			}
+			if dt, ok := dv.(*Task); ok && len(dt.rawSteps) > 0 {
+				return nil, &Error{Pos: x.Pos, Msg: fmt.Sprintf("task %s: deps: task %s has steps, which run in order: list it in steps, not in deps", x.Name, dt.Name), Usage: true}
+			}
 			dn, err := r.graph(dv, stack)
 			if err != nil {
 				return nil, err
@@ -222,11 +262,7 @@ func (r *Runner) Run(ctx context.Context, names []string) error {
 	}
 	var errs []error
 	for _, t := range tasks {
-		root, err := r.graph(t, nil)
-		if err != nil {
-			return err
-		}
-		if err := r.runGraph(ctx, root); err != nil {
+		if err := r.runTask(ctx, t); err != nil {
 			errs = append(errs, err)
 			if !r.opt.KeepGoing || ctx.Err() != nil {
 				break
@@ -237,6 +273,24 @@ func (r *Runner) Run(ctx context.Context, names []string) error {
 		fmt.Fprintf(r.b.Host.Stderr, "upds: warning: saving the stat cache: %v\n", f)
 	}
 	return errors.Join(errs...)
+}
+
+// runTask runs a task's steps one after the other, then its dependencies and itself.
+func (r *Runner) runTask(ctx context.Context, t *Task) error {
+	steps, err := r.steps(t)
+	if err != nil {
+		return err
+	}
+	for _, st := range steps {
+		if err := r.runTask(ctx, st); err != nil {
+			return err
+		}
+	}
+	root, err := r.graph(t, nil)
+	if err != nil {
+		return err
+	}
+	return r.runGraph(ctx, root)
 }
 
 // Outputs returns the outputs of a finished task (the built files of its dependencies).
@@ -260,7 +314,10 @@ func (r *Runner) runGraph(parent context.Context, root *node) error {
 		for _, d := range n.deps {
 			visit(d)
 		}
-		if !n.ran {
+		// A task's run function runs once per invocation; targets are checked again in every
+		// round (a step or command-line task may have bumped the version since): an
+		// unchanged target is a cache hit.
+		if !n.ran || n.target != nil {
 			pending = append(pending, n)
 		}
 	}

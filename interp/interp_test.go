@@ -413,11 +413,21 @@ task("again", deps = ["build", app])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.NewRunner(RunOptions{}).Run(context.Background(), []string{"build", "again"}); err != nil {
+	// In one round, a target reached twice (again -> build -> app, again -> app) builds once.
+	if err := b.NewRunner(RunOptions{}).Run(context.Background(), []string{"again"}); err != nil {
 		t.Fatal(err)
 	}
 	if n != 2 {
 		t.Fatalf("targets built %d times, want 2", n)
+	}
+	// Each command-line task is a round: targets are checked again (the cache makes an
+	// unchanged one cheap), since a task before may have bumped the version.
+	n = 0
+	if err := b.NewRunner(RunOptions{}).Run(context.Background(), []string{"build", "again"}); err != nil {
+		t.Fatal(err)
+	}
+	if n != 4 {
+		t.Fatalf("targets built %d times over two rounds, want 4", n)
 	}
 	if !strings.Contains(out.String(), `["/out/app", "/out/base"]`) {
 		t.Fatalf("ctx.outputs: %q", out.String())
@@ -491,5 +501,53 @@ def make(prefix, n):
 		if n := len(bd.Host.Tasks()); n != 1000 {
 			b.Fatalf("%d tasks", n)
 		}
+	}
+}
+
+func TestSteps(t *testing.T) {
+	b, out, err := load(t, map[string]string{"BUILD.star": `
+task("bump", run = lambda ctx: print("bump"))
+task("build", deps = ["compile"], run = lambda ctx: print("build"))
+task("compile", run = lambda ctx: print("compile"))
+task("publish", deps = ["build"], run = lambda ctx: print("publish"))
+task("release", steps = ["bump", "publish"], run = lambda ctx: print("release"))
+task("loop1", steps = ["loop2"])
+task("loop2", steps = ["loop1"])
+task("bad", deps = ["release"])
+`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.NewRunner(RunOptions{}).Run(context.Background(), []string{"release"}); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Fields(strings.NewReplacer("[bump]", "", "[build]", "", "[compile]", "", "[publish]", "", "[release]", "").Replace(out.String()))
+	if strings.Join(got, " ") != "bump compile build publish release" {
+		t.Fatalf("steps ran as %v", got)
+	}
+	r := b.NewRunner(RunOptions{})
+	if _, err := r.Resolve([]string{"loop1"}); err == nil || !strings.Contains(err.Error(), "step cycle: loop1 -> loop2 -> loop1") {
+		t.Fatalf("step cycle: %v", err)
+	}
+	if _, err := r.Resolve([]string{"bad"}); err == nil || !strings.Contains(err.Error(), "task release has steps") {
+		t.Fatalf("steps task as a dep: %v", err)
+	}
+}
+
+func TestGetenvOnlyInRunFunctions(t *testing.T) {
+	_, _, err := load(t, map[string]string{"BUILD.star": `X = getenv("HOME")`})
+	if err == nil || !strings.Contains(err.Error(), "getenv() may only be called inside a task's run function") {
+		t.Fatalf("getenv at evaluation: %v", err)
+	}
+	b, out, err := load(t, map[string]string{"BUILD.star": `task("t", run = lambda ctx: print(getenv("UPDS_T"), getenv("UPDS_NONE", "dflt")))`},
+		func(o *Options) { o.Env = []string{"UPDS_T=one", "UPDS_T=two"} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.NewRunner(RunOptions{}).Run(context.Background(), []string{"t"}); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "[t] two dflt\n" {
+		t.Fatalf("printed %q", out.String())
 	}
 }

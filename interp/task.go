@@ -19,6 +19,8 @@ type Task struct {
 	Pos  syntax.Position
 	// deps as written in BUILD.star: task names, *Task values, or targets.
 	rawDeps []starlark.Value
+	// steps as written: task names or *Task values, run one after the other first.
+	rawSteps []starlark.Value
 }
 
 var (
@@ -61,12 +63,13 @@ func (h *Host) Task(name string) (*Task, bool) {
 
 func builtinTask(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var (
-		name string
-		deps *starlark.List
-		run  starlark.Value = starlark.None
-		doc  string
+		name  string
+		deps  *starlark.List
+		run   starlark.Value = starlark.None
+		doc   string
+		steps *starlark.List
 	)
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "deps?", &deps, "run?", &run, "doc?", &doc); err != nil {
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "deps?", &deps, "run?", &run, "doc?", &doc, "steps?", &steps); err != nil {
 		return nil, err
 	}
 	if PhaseOf(thread) != PhaseEval {
@@ -92,6 +95,17 @@ func builtinTask(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 				return nil, fmt.Errorf("task %s: deps[%d]: want a task name, a task or a target, got %s", name, i, d.Type())
 			}
 			t.rawDeps = append(t.rawDeps, d)
+		}
+	}
+	if steps != nil {
+		for i := 0; i < steps.Len(); i++ {
+			st := steps.Index(i)
+			switch st.(type) {
+			case starlark.String, *Task:
+			default:
+				return nil, fmt.Errorf("task %s: steps[%d]: want a task name or a task, got %s", name, i, st.Type())
+			}
+			t.rawSteps = append(t.rawSteps, st)
 		}
 	}
 	h := HostOf(thread)

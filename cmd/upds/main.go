@@ -92,6 +92,17 @@ audits which versions run where.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// -C DIR works like git -C and make -C: upds starts in DIR, so BUILD.star and every
+	// relative path argument (upds -C DIR repo init repo) are taken from there.
+	root.PersistentPreRunE = func(c *cobra.Command, args []string) error {
+		if g.dir != "" && g.dir != "." {
+			if err := os.Chdir(g.dir); err != nil {
+				return usageErr("-C %s: %v", g.dir, err)
+			}
+			g.dir = "."
+		}
+		return nil
+	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: 2, err: fmt.Errorf("%v (see %s --help)", err, c.CommandPath())}
 	})

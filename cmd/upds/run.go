@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -29,6 +30,11 @@ func builtins() starlark.StringDict {
 		}
 	}
 	return all
+}
+
+func mustGetwd() string {
+	wd, _ := os.Getwd()
+	return wd
 }
 
 // libs merges UPDS_LIB_NAME=DIR from the environment with --lib NAME=DIR flags.
@@ -89,6 +95,21 @@ given order, so "upds run bump-minor build" builds the bumped version.`,
 			out.start()
 			err = r.Run(c.Context(), args)
 			out.stop(err)
+			if err == nil && out.mode != "none" {
+				// Say where the files went.
+				seen := map[string]bool{}
+				for _, name := range args {
+					for _, o := range r.Outputs(name) {
+						if !seen[o] {
+							seen[o] = true
+							if rel, err := filepath.Rel(mustGetwd(), o); err == nil && !strings.HasPrefix(rel, "..") {
+								o = rel
+							}
+							fmt.Fprintf(os.Stderr, "  %s\n", o)
+						}
+					}
+				}
+			}
 			return err
 		},
 	}

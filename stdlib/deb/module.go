@@ -420,8 +420,9 @@ func (t *Target) resolvedArch() (string, error) {
 	return t.host.Project.Arch, nil
 }
 
-// Deps are the targets in contents and the deb targets in relation fields: building a
-// package builds the packages it depends on, so they are released together.
+// Deps are the targets in contents and the deb targets in Depends and Pre-Depends: building
+// a package builds the packages it needs, so they are released together. A target in
+// another relation (conflicts, breaks, ...) only lends its name and version.
 func (t *Target) Deps() []interp.Target {
 	var out []interp.Target
 	for _, c := range t.contents {
@@ -429,7 +430,7 @@ func (t *Target) Deps() []interp.Target {
 			out = append(out, tg)
 		}
 	}
-	for _, f := range relationOrder {
+	for _, f := range []string{"Pre-Depends", "Depends"} {
 		for _, v := range t.relations[f] {
 			if tg, ok := v.(*Target); ok {
 				out = append(out, tg)

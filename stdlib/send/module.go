@@ -4,6 +4,7 @@ package send
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -99,10 +100,17 @@ func builtinSend(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	if err != nil {
 		return nil, fmt.Errorf("send: %v", err)
 	}
-	if target.Local && !filepath.IsAbs(target.Dir) {
+	if target.Local {
 		// A run function acts: a relative destination is relative to the project, and may
-		// lie outside it (../repo/incoming).
-		to = filepath.Join(h.Root, target.Dir)
+		// lie outside it (../repo/incoming). A missing local folder is created.
+		if !filepath.IsAbs(target.Dir) {
+			to = filepath.Join(h.Root, target.Dir)
+		} else {
+			to = target.Dir
+		}
+		if err := os.MkdirAll(to, 0o755); err != nil {
+			return nil, fmt.Errorf("send: %v", err)
+		}
 	}
 	if err := Send(run.Ctx, files, to, opt); err != nil {
 		return nil, fmt.Errorf("send: %v", err)
