@@ -114,7 +114,7 @@ func fileNameMatches(file, name, version, arch string) bool {
 	return false
 }
 
-// stanzaOrder lists Packages fields in the order apt-ftparchive writes them; others follow.
+// stanzaFirst lists the Packages fields in the order apt-ftparchive writes them; others follow.
 var stanzaFirst = []string{"Package", "Source", "Version", "Architecture", "Maintainer", "Installed-Size"}
 
 // readDeb reads the .deb at abs: control data and whole-file hashes, and with verify
