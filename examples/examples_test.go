@@ -385,7 +385,7 @@ func TestHelloEndToEnd(t *testing.T) {
 	b = bytes.Replace(b, []byte("<p>hello {version} on {env}</p>"), []byte("<p>hello {version} on {env}, upgraded</p>"), 1)
 	os.WriteFile(app, b, 0o644)
 	r := mustUpds(t, dir, "run", "release")
-	if !strings.Contains(r.stdout, "releasing hello 0.1.1") {
+	if !strings.Contains(r.stdout, "hello is now version 0.1.1") {
 		t.Fatalf("release printed:\n%s\n%s", r.stdout, r.stderr)
 	}
 	aptGet(t, flags, "update")
