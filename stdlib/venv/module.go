@@ -241,7 +241,16 @@ func (t *Target) Build(a *interp.Action) error {
 		return err
 	}
 	if h.Cache.Disabled() {
-		res.Dir = filepath.Join(obj, "tree")
+		// --no-cache: one uncached venv per name, replaced by the next such build.
+		fixed := filepath.Join(tmp, "nocache-venv-"+t.spec.Name)
+		if err := os.RemoveAll(fixed); err != nil {
+			return err
+		}
+		if err := os.Rename(obj, fixed); err != nil {
+			os.RemoveAll(obj)
+			return err
+		}
+		res.Dir = filepath.Join(fixed, "tree")
 		t.res = res
 		return nil
 	}
