@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
@@ -318,16 +319,30 @@ func compressionOf(name, base string) (string, error) {
 }
 
 // decompressor returns a reader of the decompressed member and a close function.
+// gzipReaders is a pool of gzip readers, reset for each member.
+var gzipReaders sync.Pool
+
 func decompressor(r io.Reader, c string) (io.Reader, func(), error) {
 	switch c {
 	case "none":
 		return r, func() {}, nil
 	case "gzip":
-		z, err := gzip.NewReader(r)
+		// A gzip reader holds large tables: reuse them across members and packages (a
+		// repository publish reads thousands of packages).
+		z, _ := gzipReaders.Get().(*gzip.Reader)
+		var err error
+		if z == nil {
+			z, err = gzip.NewReader(r)
+		} else {
+			err = z.Reset(r)
+		}
 		if err != nil {
+			if z != nil {
+				gzipReaders.Put(z)
+			}
 			return nil, nil, err
 		}
-		return z, func() { z.Close() }, nil
+		return z, func() { z.Close(); gzipReaders.Put(z) }, nil
 	case "bzip2":
 		return bzip2.NewReader(r), func() {}, nil
 	case "zstd":
