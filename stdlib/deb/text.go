@@ -50,12 +50,18 @@ func (i *Info) WriteText(w io.Writer) error {
 	}
 	if len(i.Files) > 0 {
 		bw.WriteString("\nFiles:\n")
+		// Owner/group and size in one column, right-aligned to the widest (as tar -tv does).
+		width := 0
+		for _, f := range i.Files {
+			width = max(width, len(f.Owner)+1+len(f.Group)+1+len(fmt.Sprint(f.Size)))
+		}
 		for _, f := range i.Files {
 			name := "." + f.Path
 			if f.Type == TypeDir && f.Path != "/" {
 				name += "/"
 			}
-			fmt.Fprintf(bw, "%s %s/%s %8d %s %s", ModeString(f.Type, f.Mode), f.Owner, f.Group, f.Size,
+			og := f.Owner + "/" + f.Group
+			fmt.Fprintf(bw, "%s %s %*d %s %s", ModeString(f.Type, f.Mode), og, width-len(og)-1, f.Size,
 				f.MTime.UTC().Format("2006-01-02 15:04"), name)
 			switch f.Type {
 			case TypeSymlink:
