@@ -419,7 +419,11 @@ func (r *Runner) execute(ctx context.Context, n *node) (cached bool, err error) 
 			if errors.As(err, &ue) {
 				return false, err
 			}
-			return false, &Error{Pos: n.target.Pos(), Msg: fmt.Sprintf("%s: %v", n.id, err), cause: err}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, n.id+":") {
+				msg = n.id + ": " + msg
+			}
+			return false, &Error{Pos: n.target.Pos(), Msg: msg, cause: err}
 		}
 		n.outputs = n.target.Outputs()
 		return a.Cached, nil
