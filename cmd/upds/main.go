@@ -91,6 +91,7 @@ an apt repository that it indexes and signs itself, sets up servers with one com
 audits which versions run where.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       toolVersion, // upds --version; `upds version` is the project's version
 	}
 	// -C DIR works like git -C and make -C: upds starts in DIR, so BUILD.star and every
 	// relative path argument (upds -C DIR repo init repo) are taken from there.
@@ -107,7 +108,7 @@ audits which versions run where.`,
 		return &exitError{code: 2, err: fmt.Errorf("%v (see %s --help)", err, c.CommandPath())}
 	})
 	pf := root.PersistentFlags()
-	pf.StringVarP(&g.dir, "directory", "C", ".", "project directory (where BUILD.star is)")
+	pf.StringVarP(&g.dir, "directory", "C", ".", "start in DIR, like git -C: where BUILD.star is, and the base of relative paths")
 	pf.IntVarP(&g.jobs, "jobs", "j", 0, "parallel actions (default: the number of CPUs)")
 	pf.BoolVar(&g.keepGoing, "keep-going", false, "keep building what does not depend on a failure")
 	pf.StringVar(&g.progress, "progress", "auto", "progress display: auto, plain or none")
