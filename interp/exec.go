@@ -314,18 +314,18 @@ func (r *Runner) runGraph(parent context.Context, root *node) error {
 		for _, d := range n.deps {
 			visit(d)
 		}
-		// A task's run function runs once per invocation; targets are checked again in every
-		// round (a step or command-line task may have bumped the version since): an
-		// unchanged target is a cache hit.
-		if !n.ran || n.target != nil {
-			pending = append(pending, n)
-		}
+		// Every reachable node takes part in every round: targets are checked again (a step
+		// or command-line task may have bumped the version since; an unchanged target is a
+		// cache hit), and a task whose run function already ran only collects its deps'
+		// outputs again, so that ctx.outputs never names files of an older version.
+		pending = append(pending, n)
 	}
 	visit(root)
 	for _, n := range pending {
 		n.done = make(chan struct{})
-		n.err = nil
-		n.ran = false
+		if n.task == nil || !n.ran {
+			n.err = nil // a task that ran keeps its result: its function does not run again
+		}
 	}
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
@@ -339,6 +339,23 @@ func (r *Runner) runGraph(parent context.Context, root *node) error {
 		go func(n *node) {
 			defer wg.Done()
 			defer close(n.done)
+			if n.task != nil && n.ran {
+				// Ran in an earlier round: it keeps its failure, or collects its deps'
+				// outputs of this round (they may have been rebuilt at a new version).
+				depFailed := false
+				for _, d := range n.deps {
+					<-d.done
+					depFailed = depFailed || d.err != nil
+				}
+				switch {
+				case n.err != nil:
+				case depFailed:
+					n.err = errSkipped
+				default:
+					n.outputs = depOutputs(n)
+				}
+				return
+			}
 			for _, d := range n.deps {
 				if d.done != nil {
 					<-d.done
@@ -389,14 +406,8 @@ func (r *Runner) runGraph(parent context.Context, root *node) error {
 
 var errSkipped = errors.New("skipped")
 
-func (r *Runner) report(e Event) {
-	if r.opt.Reporter != nil {
-		r.opt.Reporter.Event(e)
-	}
-}
-
-func (r *Runner) execute(ctx context.Context, n *node) (cached bool, err error) {
-	h := r.b.Host
+// depOutputs are the outputs of a node's dependencies, in order, without duplicates.
+func depOutputs(n *node) []string {
 	var outs []string
 	seen := map[string]bool{}
 	for _, d := range n.deps {
@@ -407,6 +418,18 @@ func (r *Runner) execute(ctx context.Context, n *node) (cached bool, err error) 
 			}
 		}
 	}
+	return outs
+}
+
+func (r *Runner) report(e Event) {
+	if r.opt.Reporter != nil {
+		r.opt.Reporter.Event(e)
+	}
+}
+
+func (r *Runner) execute(ctx context.Context, n *node) (cached bool, err error) {
+	h := r.b.Host
+	outs := depOutputs(n)
 	if n.target != nil {
 		log := newPrefixWriter(h.Stderr, &h.outMu, n.id)
 		defer log.Flush()

@@ -78,6 +78,7 @@ app = deb(
 role = deb(name = "upds-cli-role", arch = "all", depends = [app], description = "Role: the app server\nInstalls everything the app server runs.")
 task("build", deps = [app, role], doc = "build both")
 task("bump-minor", run = lambda ctx: bump("minor"))
+task("list", deps = ["build"], run = lambda ctx: print(ctx.outputs))
 `
 
 func appProject(t *testing.T) string {
@@ -256,6 +257,12 @@ func TestBumpThenBuild(t *testing.T) {
 	}
 	if r := upds(t, dir, "bump", "tiny"); r.code != 2 {
 		t.Fatalf("upds bump tiny: exit %d", r.code)
+	}
+	// build, bump, then a task that depends on the task build (which already ran): its
+	// ctx.outputs are the packages of the new version, rebuilt in this round.
+	r = upds(t, dir, "run", "build", "bump-minor", "list")
+	if r.code != 0 || !strings.Contains(r.stdout, "upds-cli-app_1.11.0_amd64.deb") || strings.Contains(r.stdout, "1.10.1") {
+		t.Fatalf("outputs after a bump: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
 
