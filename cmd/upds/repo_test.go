@@ -67,21 +67,21 @@ task("publish-bad", run = lambda ctx: publish(["a.txt"], REPO))
 	}
 	// The signature verifies with the published key.
 	pub := filepath.Join(repoDir, "public")
-	sh(t, pub, "gpg --dearmor < key.asc > "+filepath.Join(t.TempDir(), "k.gpg")+" && true")
 	kr := filepath.Join(t.TempDir(), "keyring.gpg")
 	sh(t, pub, "gpg --dearmor < key.asc > "+kr)
 	sh(t, pub, "gpgv --keyring "+kr+" dists/stable/InRelease")
 	sh(t, pub, "gpgv --keyring "+kr+" dists/stable/Release.gpg dists/stable/Release")
 
-	// A bad upload fails the task, names the reason, and leaves the repository as it was.
-	before, _ := os.ReadFile(filepath.Join(pub, "dists/stable/InRelease"))
+	// A bad upload fails the task, names the reason, and leaves the published packages as
+	// they were (the indexes stay valid: gpgv still verifies them).
 	r = upds(t, dir, "run", "publish-bad")
 	if r.code != 1 || !strings.Contains(r.stderr, "publish: rejected: a.txt") {
 		t.Fatalf("publish of a non-deb: exit %d\n%s", r.code, r.stderr)
 	}
-	if after, _ := os.ReadFile(filepath.Join(pub, "dists/stable/InRelease")); string(after) != string(before) {
-		t.Log("note: a rejected-only publish re-signed the indexes")
+	if after, _ := os.ReadFile(filepath.Join(repoDir, "public/dists/stable/main/binary-amd64/Packages")); string(after) != string(pk) {
+		t.Fatalf("a rejected upload changed Packages:\n%s", after)
 	}
+	sh(t, pub, "gpgv --keyring "+kr+" dists/stable/InRelease")
 	if _, err := os.Stat(filepath.Join(repoDir, "rejected", "a.txt.reason")); err != nil {
 		t.Fatalf("no reason file: %v", err)
 	}
