@@ -191,11 +191,11 @@ func builtinGlob(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "include", &include, "exclude?", &exclude); err != nil {
 		return nil, err
 	}
-	inc, err := stringList(include, "include")
+	inc, err := Strings(include, "include")
 	if err != nil {
 		return nil, fmt.Errorf("glob: %v", err)
 	}
-	exc, err := stringList(exclude, "exclude")
+	exc, err := Strings(exclude, "exclude")
 	if err != nil {
 		return nil, fmt.Errorf("glob: %v", err)
 	}
@@ -211,9 +211,14 @@ func builtinGlob(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	return starlark.NewList(vals), nil
 }
 
-func stringList(v starlark.Value, what string) ([]string, error) {
+// Strings reads a builtin argument that is None (no strings), one string, or an iterable of
+// strings; what names the argument in errors. Bindings use it for every list-of-strings parameter.
+func Strings(v starlark.Value, what string) ([]string, error) {
+	if l, ok := v.(*starlark.List); ok && l == nil {
+		return nil, nil // an optional list parameter that was not given
+	}
 	switch x := v.(type) {
-	case starlark.NoneType:
+	case nil, starlark.NoneType:
 		return nil, nil
 	case starlark.String:
 		return []string{string(x)}, nil

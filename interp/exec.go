@@ -1,6 +1,7 @@
 package interp
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -516,7 +517,7 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 	defer p.mu.Unlock()
 	p.buf = append(p.buf, b...)
 	for {
-		i := indexByte(p.buf, '\n')
+		i := bytes.IndexByte(p.buf, '\n')
 		if i < 0 {
 			break
 		}
@@ -543,13 +544,4 @@ func (p *prefixWriter) Flush() {
 		p.emit(append(p.buf, '\n'))
 		p.buf = nil
 	}
-}
-
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
 }

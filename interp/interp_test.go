@@ -551,3 +551,32 @@ func TestGetenvOnlyInRunFunctions(t *testing.T) {
 		t.Fatalf("printed %q", out.String())
 	}
 }
+
+func TestStrings(t *testing.T) {
+	var unset *starlark.List
+	for _, tc := range []struct {
+		v    starlark.Value
+		want string
+		err  string
+	}{
+		{nil, "", ""},
+		{starlark.None, "", ""},
+		{unset, "", ""},
+		{starlark.String("a"), "a", ""},
+		{starlark.NewList([]starlark.Value{starlark.String("a"), starlark.String("b")}), "a b", ""},
+		{starlark.Tuple{starlark.String("c")}, "c", ""},
+		{starlark.NewList([]starlark.Value{starlark.MakeInt(1)}), "", "exclude: want strings, got int"},
+		{starlark.MakeInt(3), "", "exclude: want a string or a list of strings, got int"},
+	} {
+		got, err := Strings(tc.v, "exclude")
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("Strings(%v): err %v, want %q", tc.v, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || strings.Join(got, " ") != tc.want {
+			t.Errorf("Strings(%v) = %q, %v; want %q", tc.v, got, err, tc.want)
+		}
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/gob"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -251,9 +250,9 @@ func (c *Cache) Stats() (hits, misses int) {
 	return c.hits, c.miss
 }
 
-// Put moves src (a file or a directory on the same filesystem as the cache, or anywhere: it is
-// copied when a rename is not possible) into the store under kind and key, atomically, and
-// returns the stored path. With the cache disabled it returns src unchanged.
+// Put renames src (a file or a directory on the cache's filesystem: callers stage their output
+// in Dir()/tmp) into the store under kind and key, atomically, and returns the stored path.
+// With the cache disabled it returns src unchanged.
 func (c *Cache) Put(kind, key, src string) (string, error) {
 	if c.disabled {
 		return src, nil
@@ -268,11 +267,7 @@ func (c *Cache) Put(kind, key, src string) (string, error) {
 		return dst, nil
 	}
 	if err := os.Rename(src, dst); err != nil {
-		var le *os.LinkError
-		if errors.As(err, &le) {
-			return "", fmt.Errorf("cache: store %s: %w", src, err)
-		}
-		return "", err
+		return "", fmt.Errorf("cache: store %s: %w", src, err)
 	}
 	return dst, nil
 }

@@ -76,15 +76,12 @@ func parseOwner(v starlark.Value, what string, group bool) (*ownership, error) {
 	}
 	if o.id < 0 {
 		_, known := WellKnownUID(o.name)
-		kind := "owner"
 		if group {
 			_, known = WellKnownGID(o.name)
-			kind = "group"
 		}
 		if !known {
 			return nil, fmt.Errorf("%s: %q has no static Debian id: write %q with the id your preinst creates it with", what, o.name, o.name+":ID")
 		}
-		_ = kind
 	}
 	return o, nil
 }
@@ -192,14 +189,8 @@ func builtinTree(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	if err := c.ownership(owner, group, mode, "tree"); err != nil {
 		return nil, err
 	}
-	if exclude != nil {
-		for i := 0; i < exclude.Len(); i++ {
-			s, ok := starlark.AsString(exclude.Index(i))
-			if !ok {
-				return nil, fmt.Errorf("tree: exclude: want strings")
-			}
-			c.exclude = append(c.exclude, s)
-		}
+	if c.exclude, err = interp.Strings(exclude, "tree: exclude"); err != nil {
+		return nil, err
 	}
 	fi, err := interp.HostOf(thread).FS.Stat(c.src)
 	if err != nil {
@@ -583,27 +574,23 @@ func builtinDeb(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 			t.relations[f] = append(t.relations[f], v)
 		}
 	}
-	if conffiles != nil {
-		for i := 0; i < conffiles.Len(); i++ {
-			s, ok := starlark.AsString(conffiles.Index(i))
-			if !ok {
-				return fail("conffiles: want strings")
-			}
-			p, err := destPath(s, "conffiles")
-			if err != nil {
-				return fail("%v", err)
-			}
-			t.conffiles = append(t.conffiles, p)
-		}
+	confs, err := interp.Strings(conffiles, "conffiles")
+	if err != nil {
+		return fail("%v", err)
 	}
-	if notConf != nil {
-		for i := 0; i < notConf.Len(); i++ {
-			s, ok := starlark.AsString(notConf.Index(i))
-			if !ok {
-				return fail("not_conffiles: want strings")
-			}
-			t.notConf[path.Clean(s)] = true
+	for _, c := range confs {
+		p, err := destPath(c, "conffiles")
+		if err != nil {
+			return fail("%v", err)
 		}
+		t.conffiles = append(t.conffiles, p)
+	}
+	notConfs, err := interp.Strings(notConf, "not_conffiles")
+	if err != nil {
+		return fail("%v", err)
+	}
+	for _, c := range notConfs {
+		t.notConf[path.Clean(c)] = true
 	}
 	if fields != nil {
 		for _, it := range fields.Items() {
@@ -651,14 +638,8 @@ func builtinDeb(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 		t.scripts[s.n] = str
 		t.scriptPos[s.n] = !isText
 	}
-	if overrides != nil {
-		for i := 0; i < overrides.Len(); i++ {
-			s, ok := starlark.AsString(overrides.Index(i))
-			if !ok {
-				return fail("lintian_overrides: want strings")
-			}
-			t.overrides = append(t.overrides, s)
-		}
+	if t.overrides, err = interp.Strings(overrides, "lintian_overrides"); err != nil {
+		return fail("%v", err)
 	}
 	if err := h.AddTarget(t); err != nil {
 		return nil, err

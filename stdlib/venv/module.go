@@ -100,21 +100,9 @@ func builtinVenv(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 		return fail("needs a project on disk")
 	}
 	files := func(v starlark.Value, what string) ([]string, error) {
-		var out []string
-		switch x := v.(type) {
-		case starlark.NoneType:
-		case starlark.String:
-			out = []string{string(x)}
-		case *starlark.List:
-			for i := 0; i < x.Len(); i++ {
-				s, ok := starlark.AsString(x.Index(i))
-				if !ok {
-					return nil, fmt.Errorf("%s: want strings", what)
-				}
-				out = append(out, s)
-			}
-		default:
-			return nil, fmt.Errorf("%s: want a file name or a list of them, got %s", what, v.Type())
+		out, err := interp.Strings(v, what)
+		if err != nil {
+			return nil, err
 		}
 		for i, f := range out {
 			c, err := interp.ProjectPath(f)
@@ -145,19 +133,11 @@ func builtinVenv(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	if len(pp) == 1 {
 		s.Pyproject = pp[0]
 	}
-	if constraints != nil {
-		if s.Constraints, err = files(constraints, "constraints"); err != nil {
-			return fail("%v", err)
-		}
+	if s.Constraints, err = files(constraints, "constraints"); err != nil {
+		return fail("%v", err)
 	}
-	if pipArgs != nil {
-		for i := 0; i < pipArgs.Len(); i++ {
-			a, ok := starlark.AsString(pipArgs.Index(i))
-			if !ok {
-				return fail("pip_args: want strings")
-			}
-			s.PipArgs = append(s.PipArgs, a)
-		}
+	if s.PipArgs, err = interp.Strings(pipArgs, "pip_args"); err != nil {
+		return fail("%v", err)
 	}
 	if into != starlark.None {
 		str, ok := starlark.AsString(into)
