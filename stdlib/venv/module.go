@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/afero"
 	"go.starlark.net/starlark"
@@ -197,11 +196,7 @@ func (t *Target) Build(a *interp.Action) error {
 	defer logf.Close()
 	res, err := Build(a.Ctx, t.spec, tmp, logf)
 	if err != nil {
-		msg := err.Error()
-		if strings.Contains(msg, "pip") {
-			msg += " (pip's output: " + logPath + ")"
-		}
-		return &interp.Error{Pos: t.pos, Msg: msg}
+		return &interp.Error{Pos: t.pos, Msg: fmt.Sprintf("%v (log: %s)", err, logPath)}
 	}
 	// Keep it: OBJ/tree is the venv, OBJ/result.json what it needs.
 	obj, err := os.MkdirTemp(tmp, "venv-obj-")
