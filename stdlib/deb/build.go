@@ -220,7 +220,7 @@ func (t *Target) Build(a *interp.Action) error {
 	source := key.Hex()
 	pkg.Control.Set("X-Upds-Source", source)
 	if err := Validate(pkg); err != nil {
-		return t.usageError(trimPrefix(err, t.name))
+		return t.usageError(err)
 	}
 	filename := Filename(pkg.Control)
 	outDir := h.OutDir()
@@ -262,10 +262,6 @@ func (t *Target) Build(a *interp.Action) error {
 	}
 	t.built = dst
 	return nil
-}
-
-func trimPrefix(err error, name string) error {
-	return errors.New(strings.TrimPrefix(err.Error(), "deb "+name+": "))
 }
 
 func dedupe(ss []string) []string {
