@@ -435,7 +435,7 @@ task("again", deps = ["build", app])
 }
 
 func TestGlob(t *testing.T) {
-	b, out, err := load(t, map[string]string{
+	_, out, err := load(t, map[string]string{
 		"BUILD.star":          `print(glob(["src/**/*.py"], exclude = ["**/test_*.py"]))` + "\n" + `print(glob("*.star"))`,
 		"src/app/__init__.py": "",
 		"src/app/views.py":    "",
@@ -447,7 +447,6 @@ func TestGlob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = b
 	want := `["src/app/__init__.py", "src/app/views.py", "src/top.py"]` + "\n" + `["BUILD.star"]` + "\n"
 	if out.String() != want {
 		t.Fatalf("glob printed %q, want %q", out.String(), want)
