@@ -136,7 +136,10 @@ func compressor(w io.Writer, c string, level int) (io.WriteCloser, error) {
 			zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)),
 			zstd.WithEncoderConcurrency(2),
 			zstd.WithWindowSize(zstdWindow),
-			zstd.WithLowerEncoderMem(true),
+			// A history buffer of two windows: with the low-memory one (window + one block)
+			// the encoder moved the whole 4 MiB window down after every 128 KiB block, 0.3 s
+			// of memmove on a 230 MB tree; the output is the same either way.
+			zstd.WithLowerEncoderMem(false),
 			zstd.WithEncoderCRC(true))
 	case "xz":
 		return newXZWriter(w, xzDictCap[level])
@@ -146,7 +149,7 @@ func compressor(w io.Writer, c string, level int) (io.WriteCloser, error) {
 	return nil, fmt.Errorf("unknown compression %q", c)
 }
 
-// zstdWindow is the zstd window (zstd -3 uses 4 MiB too); decoders need that much memory.
+// zstdWindow is the zstd window; decoders need that much memory.
 const zstdWindow = 4 << 20
 
 type nopCloser struct{ io.Writer }
