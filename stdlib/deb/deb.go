@@ -114,10 +114,9 @@ func DefaultMTime() time.Time { return time.Unix(1577836800, 0).UTC() }
 type Result struct {
 	// Path is the file WriteFile wrote; empty for Write.
 	Path string `json:"path,omitempty"`
-	// Size, MD5 and SHA256 describe the whole .deb file, as a Packages index lists them.
-	Size   int64  `json:"size"`
-	MD5    string `json:"md5"`
-	SHA256 string `json:"sha256"`
+	// Size is the size of the whole .deb file in bytes. (Its hashes cost a second read of the
+	// output; Read with Hash computes them where they are needed, as the repository does.)
+	Size int64 `json:"size"`
 	// InstalledSize is the Installed-Size field, in KiB.
 	InstalledSize int64 `json:"installed_size"`
 	// Control is the control file as written into the package.

@@ -3,6 +3,9 @@ package deb
 import (
 	"archive/tar"
 	"bytes"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"os"
@@ -36,8 +39,9 @@ func TestReadRoundTrip(t *testing.T) {
 			if !reflect.DeepEqual(info.Control, res.Control) {
 				t.Errorf("control:\n%v\n%v", info.Control, res.Control)
 			}
-			if info.Size != res.Size || info.MD5 != res.MD5 || info.SHA256 != res.SHA256 {
-				t.Errorf("hashes: read %d %s %s, wrote %d %s %s", info.Size, info.MD5, info.SHA256, res.Size, res.MD5, res.SHA256)
+			md, sha := md5.Sum(b.Bytes()), sha256.Sum256(b.Bytes())
+			if info.Size != res.Size || info.Size != int64(b.Len()) || info.MD5 != hex.EncodeToString(md[:]) || info.SHA256 != hex.EncodeToString(sha[:]) {
+				t.Errorf("read %d %s %s; wrote %d (Result %d) %x %x", info.Size, info.MD5, info.SHA256, b.Len(), res.Size, md, sha)
 			}
 			if info.ControlCompression != comp || info.DataCompression != comp {
 				t.Errorf("compression %s/%s", info.ControlCompression, info.DataCompression)

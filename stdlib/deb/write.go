@@ -5,8 +5,6 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/md5"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -75,11 +73,7 @@ func WriteFile(path string, p *Package) (res *Result, err error) {
 	if tmpDir == "" {
 		tmpDir = dir
 	}
-	bw := bufio.NewWriterSize(f, 256<<10)
-	if res, err = pl.write(bw, tmpDir); err != nil {
-		return nil, err
-	}
-	if err = bw.Flush(); err != nil {
+	if res, err = pl.write(f, tmpDir); err != nil {
 		return nil, err
 	}
 	if err = f.Chmod(0o644); err != nil {
@@ -185,18 +179,6 @@ func tarHeader(it *item) *tar.Header {
 		h.Size = it.Size
 	}
 	return h
-}
-
-// countWriter counts bytes.
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // chunk is a piece of data.tar's content handed from the reading goroutine to the writer.
@@ -416,45 +398,6 @@ func (pl *plan) controlTar(md5sums []byte) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// evenWriter hands blakesmith/ar's Writer only even-sized writes until the last one: that
-// writer pads after every odd-sized Write call, not only at the end of a member.
-type evenWriter struct {
-	w       io.Writer
-	pending []byte // 0 or 1 byte
-	buf     []byte
-}
-
-func (e *evenWriter) Write(p []byte) (int, error) {
-	total := len(p)
-	if len(e.pending) == 1 && len(p) > 0 {
-		e.buf = append(e.buf[:0], e.pending[0], p[0])
-		if _, err := e.w.Write(e.buf); err != nil {
-			return 0, err
-		}
-		e.pending = e.pending[:0]
-		p = p[1:]
-	}
-	if len(p)%2 == 1 {
-		e.pending = append(e.pending[:0], p[len(p)-1])
-		p = p[:len(p)-1]
-	}
-	if len(p) > 0 {
-		if _, err := e.w.Write(p); err != nil {
-			return 0, err
-		}
-	}
-	return total, nil
-}
-
-func (e *evenWriter) Close() error {
-	if len(e.pending) == 1 {
-		_, err := e.w.Write(e.pending)
-		e.pending = e.pending[:0]
-		return err
-	}
-	return nil
-}
-
 func (pl *plan) write(w io.Writer, tmpDir string) (*Result, error) {
 	tmp, err := os.CreateTemp(tmpDir, ".upds-data-*.tar")
 	if err != nil {
@@ -484,40 +427,51 @@ func (pl *plan) write(w io.Writer, tmpDir string) (*Result, error) {
 		return nil, fmt.Errorf("control.tar: %w", err)
 	}
 
-	sha, md := sha256.New(), md5.New()
-	cw := &countWriter{w: io.MultiWriter(w, sha, md)}
+	// debian-binary and control.tar go through a small buffer; data.tar, the last member, is
+	// copied from the staging file straight into w (copy_file_range when w is a file).
+	cw := bufio.NewWriter(w)
 	aw := ar.NewWriter(cw)
 	if err := aw.WriteGlobalHeader(); err != nil {
 		return nil, err
 	}
 	suffix := memberSuffix(pl.compression)
-	put := func(name string, size int64, r io.Reader) error {
-		if err := aw.WriteHeader(&ar.Header{Name: name, ModTime: pl.mtime, Mode: 0o644, Size: size}); err != nil {
-			return err
-		}
-		ew := &evenWriter{w: aw}
-		n, err := io.CopyBuffer(ew, r, make([]byte, 1<<20))
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		if n != size {
-			return fmt.Errorf("%s: copied %d bytes, want %d", name, n, size)
-		}
-		return ew.Close()
+	header := func(name string, size int64) error {
+		return aw.WriteHeader(&ar.Header{Name: name, ModTime: pl.mtime, Mode: 0o644, Size: size})
 	}
-	if err := put("debian-binary", 4, strings.NewReader("2.0\n")); err != nil {
+	for _, m := range []struct {
+		name string
+		data []byte
+	}{{"debian-binary", []byte("2.0\n")}, {"control.tar" + suffix, ctl}} {
+		if err := header(m.name, int64(len(m.data))); err != nil {
+			return nil, err
+		}
+		if _, err := cw.Write(m.data); err != nil {
+			return nil, err
+		}
+		if len(m.data)%2 == 1 {
+			cw.WriteByte('\n')
+		}
+	}
+	if err := header("data.tar"+suffix, dataSize); err != nil {
 		return nil, err
 	}
-	if err := put("control.tar"+suffix, int64(len(ctl)), bytes.NewReader(ctl)); err != nil {
+	if err := cw.Flush(); err != nil {
 		return nil, err
 	}
-	if err := put("data.tar"+suffix, dataSize, tmp); err != nil {
-		return nil, err
+	if n, err := io.Copy(w, tmp); err != nil {
+		return nil, fmt.Errorf("data.tar%s: %w", suffix, err)
+	} else if n != dataSize {
+		return nil, fmt.Errorf("data.tar%s: copied %d bytes, want %d", suffix, n, dataSize)
+	}
+	size := int64(len(ar.GLOBAL_HEADER)) + 3*60 + 4 + int64(len(ctl)+len(ctl)%2) + dataSize
+	if dataSize%2 == 1 {
+		if _, err := w.Write([]byte{'\n'}); err != nil {
+			return nil, err
+		}
+		size++
 	}
 	return &Result{
-		Size:          cw.n,
-		MD5:           hex.EncodeToString(md.Sum(nil)),
-		SHA256:        hex.EncodeToString(sha.Sum(nil)),
+		Size:          size,
 		InstalledSize: pl.installed,
 		Control:       pl.control.Clone(),
 		Files:         len(pl.items),
