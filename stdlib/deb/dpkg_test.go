@@ -1,7 +1,9 @@
 package deb
 
 import (
+	"crypto/md5"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -205,5 +207,53 @@ func TestLongSymlinkTarget(t *testing.T) {
 	info, err := ReadFile(deb, ReadOptions{Files: true})
 	if err != nil || info.Files[len(info.Files)-1].Target != target {
 		t.Errorf("Read: %v", err)
+	}
+}
+
+// TestMD5SumsManyFiles checks md5sums where the hashing is spread over its lanes: more files
+// than lanes and buffers, sizes at the md5 block and read chunk boundaries, empty files; each
+// line against crypto/md5 and all of them with md5sum -c on the tree dpkg-deb extracts.
+func TestMD5SumsManyFiles(t *testing.T) {
+	need(t, "dpkg-deb")
+	need(t, "md5sum")
+	sizes := []int{0, 1, 55, 56, 63, 64, 65, 127, 128, 1000, chunkSize - 1, chunkSize, chunkSize + 1,
+		3*chunkSize + 7, 5 << 20}
+	rng := rand.New(rand.NewPCG(1, 2))
+	want := map[string]string{}
+	p := &Package{Control: testControl("upds-test-md5"), Compression: "zstd", MTime: DefaultMTime()}
+	for i := 0; i < 3*buffers+5; i++ {
+		body := make([]byte, sizes[i%len(sizes)]+i%3)
+		for j := range body {
+			body[j] = byte(rng.UintN(256))
+		}
+		path := fmt.Sprintf("/usr/share/upds-test-md5/f%03d", i)
+		p.Entries = append(p.Entries, fileEntry(path, string(body), 0o644))
+		want[path[1:]] = fmt.Sprintf("%x", md5.Sum(body))
+	}
+	dir := t.TempDir()
+	deb := filepath.Join(dir, "x.deb")
+	if _, err := WriteFile(deb, p); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "dpkg-deb", "--extract", deb, filepath.Join(dir, "root"))
+	run(t, "dpkg-deb", "--control", deb, filepath.Join(dir, "ctl"))
+	sums, err := os.ReadFile(filepath.Join(dir, "ctl", "md5sums"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(sums), "\n"), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("md5sums has %d lines, want %d", len(lines), len(want))
+	}
+	for _, l := range lines {
+		sum, path, _ := strings.Cut(l, "  ")
+		if want[path] != sum {
+			t.Errorf("%s: md5sums says %s, crypto/md5 %s", path, sum, want[path])
+		}
+	}
+	cmd := exec.Command("md5sum", "--quiet", "-c", filepath.Join(dir, "ctl", "md5sums"))
+	cmd.Dir = filepath.Join(dir, "root")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("md5sum -c: %v\n%s", err, out)
 	}
 }
