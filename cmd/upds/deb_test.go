@@ -316,3 +316,34 @@ task("build", deps = [p])
 		})
 	}
 }
+
+// TestZstdEncoderInKey: zstd packages are keyed by the encoder that compresses them
+// (libzstd's bytes change with its version), so switching to the pure-Go encoder with
+// UPDS_ZSTD=go rebuilds instead of reusing libzstd's package.
+func TestZstdEncoderInKey(t *testing.T) {
+	need(t, "dpkg-deb")
+	dir := project(t, map[string]string{
+		"BUILD.star": `project(name = "zz", maintainer = "Ops <ops@example.com>")
+z = deb(name = "zz", compression = "zstd", description = "z", contents = [tree("src", "/usr/share/zz")])
+task("build", deps = [z])
+`,
+		"VERSION":  "1.0\n",
+		"src/a.py": strings.Repeat("print('hello')\n", 1000),
+	})
+	deb := filepath.Join(dir, "dist", "zz_1.0_amd64.deb")
+	if r := upds(t, dir, "run", "build"); r.code != 0 || strings.Contains(r.stderr, ": cached") {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	first := fileSum(t, deb)
+	if r := upds(t, dir, "run", "build"); r.code != 0 || !strings.Contains(r.stderr, "deb zz: cached") {
+		t.Fatalf("second build: exit %d, want a cache hit\n%s", r.code, r.stderr)
+	}
+	t.Setenv("UPDS_ZSTD", "go")
+	if r := upds(t, dir, "run", "build"); r.code != 0 || strings.Contains(r.stderr, ": cached") {
+		t.Fatalf("UPDS_ZSTD=go: exit %d, want a rebuild\n%s", r.code, r.stderr)
+	}
+	if fileSum(t, deb) == first {
+		t.Fatal("UPDS_ZSTD=go gave the same bytes")
+	}
+	sh(t, dir, "dpkg-deb --fsys-tarfile dist/zz_1.0_amd64.deb | tar -t | grep -qx ./usr/share/zz/a.py")
+}

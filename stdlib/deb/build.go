@@ -288,6 +288,9 @@ func writeKey(key *cache.Key, h *interp.Host, pkg *Package, entries []sourced) e
 		key.String(n).String(string(pkg.Scripts[n]))
 	}
 	key.String(string(pkg.Triggers)).Strings(pkg.Conffiles).String(pkg.Compression).Int(pkg.MTime.Unix())
+	if pkg.Compression == "zstd" { // libzstd's output changes with its version
+		key.String(ZstdEncoder())
+	}
 	sorted := append([]sourced(nil), entries...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Path < sorted[j].Path })
 	key.Int(int64(len(sorted)))

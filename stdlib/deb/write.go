@@ -112,7 +112,8 @@ func memberSuffix(c string) string {
 }
 
 // compressor wraps w in the chosen compressor. Every setting that changes the output is fixed
-// here (not taken from the machine), so the same input gives the same bytes everywhere.
+// here (not taken from the machine), so the same input gives the same bytes everywhere; for
+// zstd, everywhere with the same encoder (see ZstdEncoder).
 func compressor(w io.Writer, c string, level int) (io.WriteCloser, error) {
 	switch c {
 	case "gzip":
@@ -128,6 +129,9 @@ func compressor(w io.Writer, c string, level int) (io.WriteCloser, error) {
 		}
 		return z, nil
 	case "zstd":
+		if _, err := zstdLibrary(); err == nil {
+			return newLibzstdWriter(w, level)
+		}
 		return zstd.NewWriter(w,
 			zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)),
 			zstd.WithEncoderConcurrency(2),
