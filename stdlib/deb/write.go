@@ -205,8 +205,8 @@ type buffer struct {
 }
 
 const (
-	chunkSize = 128 << 10
-	buffers   = 48 // in flight: 6 MiB, and enough small files for every md5 lane
+	chunkSize = 64 << 10
+	buffers   = 48 // in flight: 3 MiB, and enough small files for every md5 lane
 	hashers   = 16 // files hashed at once: the lanes of md5simd's AVX-512 kernel
 )
 
