@@ -7,10 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"sync"
 	"unsafe"
-
-	"github.com/ebitengine/purego"
 )
 
 // zstd through the system's libzstd.
@@ -20,13 +17,14 @@ import (
 // (dpkg 1.21 decodes only the first frame of a member, so independent frames are not an
 // option), and C at level 3 costs less CPU than the pure-Go encoder: on the 230 MB corpus
 // 1.0 s of CPU against 1.45 s, spread over the cores instead of one. The library is loaded
-// with purego (no cgo: the binary still builds without a C compiler); when it is missing,
-// or UPDS_ZSTD=go is set, the pure-Go encoder (klauspost/compress) is used instead.
+// with purego (no cgo: the binary still builds without a C compiler; libzstd_dlopen.go
+// lists the Linux architectures purego supports); when it is missing, elsewhere, or with
+// UPDS_ZSTD=go, the pure-Go encoder (klauspost/compress) is used instead.
 //
-// The output of the multi-threaded mode does not depend on the number of threads (zstd
-// guarantees it for any nbWorkers >= 1 with the same job size), so it is the same on every
-// machine with the same libzstd version; ZstdEncoder names that version, and the package
-// cache keys include it.
+// The output of the multi-threaded mode does not depend on the number of threads (for
+// nbWorkers >= 1 and a fixed job size: 1, 2 and 4 threads give the same bytes, and
+// TestOutputIndependentOfCPUs checks it), so it is the same on every machine with the same
+// libzstd version; ZstdEncoder names that version, and the package cache keys include it.
 
 // zstd.h's parameter numbers and end directives (stable since zstd 1.4.0).
 const (
@@ -70,37 +68,6 @@ func zstdLibrary() (*libzstd, error) {
 	}
 	return loadLibzstd()
 }
-
-var loadLibzstd = sync.OnceValues(func() (*libzstd, error) {
-	if runtime.GOOS != "linux" {
-		return nil, errors.New("libzstd is only looked for on Linux")
-	}
-	h, err := purego.Dlopen("libzstd.so.1", purego.RTLD_NOW|purego.RTLD_LOCAL)
-	if err != nil {
-		return nil, err
-	}
-	z := &libzstd{}
-	var versionNumber func() uint32
-	for name, fn := range map[string]any{
-		"ZSTD_versionNumber":     &versionNumber,
-		"ZSTD_createCCtx":        &z.createCCtx,
-		"ZSTD_freeCCtx":          &z.freeCCtx,
-		"ZSTD_CCtx_setParameter": &z.setParameter,
-		"ZSTD_compressStream2":   &z.compressStream,
-		"ZSTD_isError":           &z.isError,
-		"ZSTD_getErrorName":      &z.errorName,
-	} {
-		if _, err := purego.Dlsym(h, name); err != nil {
-			return nil, fmt.Errorf("libzstd.so.1: %w", err)
-		}
-		purego.RegisterLibFunc(fn, h, name)
-	}
-	z.version = versionNumber()
-	if z.version < 10400 {
-		return nil, fmt.Errorf("libzstd %s is older than 1.4.0", zstdVersionString(z.version))
-	}
-	return z, nil
-})
 
 func zstdVersionString(v uint32) string {
 	return fmt.Sprintf("%d.%d.%d", v/10000, v/100%100, v%100)
