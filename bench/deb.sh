@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks building a .deb of a virtualenv-sized tree (make-venv-corpus.sh: ~250 MB, ~17,500
 # entries) with dpkg-deb, nfpm and upds (stdlib/deb through bench/debbench), side by side in one
-# run, and prints a Markdown table: wall time (median of 3 for gzip and zstd, 1 run for xz),
+# run (taking turns), and prints a Markdown table: wall time (median of 3 for gzip and zstd, 1 run for xz),
 # peak RSS, output size, and the ratios to dpkg-deb in the same mode.
 #
 #   bench/deb.sh              (from anywhere; needs root for apt-get on first use)
@@ -65,26 +65,34 @@ EOF
   echo "$out/nfpm-$1.yaml"
 }
 
-# measure NAME MODE N CMD...: runs CMD N times; records "wall rss_kib size" (median wall, max RSS).
-results=()
-measure() {
-  local name=$1 mode=$2 n=$3 file=$4; shift 4
-  local walls=() rss=0 i
-  for ((i = 0; i < n; i++)); do
-    rm -f "$file"
-    /usr/bin/time -f '%e %M' -o "$out/time.txt" "$@" >/dev/null 2>"$out/stderr.txt" ||
-      { echo "$name $mode failed:" >&2; cat "$out/stderr.txt" >&2; exit 1; }
-    read -r w m < <(tail -1 "$out/time.txt")
-    walls+=("$w")
-    ((m > rss)) && rss=$m
-  done
-  local med
-  med=$(printf '%s\n' "${walls[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  dpkg-deb --info "$file" >/dev/null # every output must be a package dpkg-deb reads
-  results+=("$name|$mode|$n|$med|$rss|$(stat -c %s "$file")")
-  echo "$name $mode: ${med}s ${rss}KiB $(stat -c %s "$file")B" >&2
+# run_once NAME MODE FILE CMD...: runs CMD once, adds its wall time and peak RSS to NAME's.
+declare -A walls maxrss
+run_once() {
+  local name=$1 mode=$2 file=$3; shift 3
+  rm -f "$file"
+  # Write back what earlier runs left dirty, so that no run pays for another's writeback
+  # (upds fsyncs its output; dpkg-deb and nfpm leave theirs to the kernel).
+  sync
+  /usr/bin/time -f '%e %M' -o "$out/time.txt" "$@" >/dev/null 2>"$out/stderr.txt" ||
+    { echo "$name $mode failed:" >&2; cat "$out/stderr.txt" >&2; exit 1; }
+  read -r w m < <(tail -1 "$out/time.txt")
+  walls[$name|$mode]+="$w "
+  ((m > ${maxrss[$name|$mode]:-0})) && maxrss[$name|$mode]=$m
+  return 0
 }
 
+# record NAME MODE N FILE: the median wall time of NAME's runs, its peak RSS, the output's size.
+results=()
+record() {
+  local name=$1 mode=$2 n=$3 file=$4 med
+  med=$(printf '%s\n' ${walls[$name|$mode]} | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  dpkg-deb --info "$file" >/dev/null # every output must be a package dpkg-deb reads
+  results+=("$name|$mode|$n|$med|${maxrss[$name|$mode]}|$(stat -c %s "$file")")
+  echo "$name $mode: ${walls[$name|$mode]}-> median ${med}s, ${maxrss[$name|$mode]}KiB, $(stat -c %s "$file")B" >&2
+}
+
+# The tools take turns (dpkg-deb, nfpm, upds, dpkg-deb, ...), so that a noisy minute on this
+# shared machine hits all three alike.
 for mode in $modes; do
   n=$runs
   [[ $mode == xz ]] && n=1
@@ -93,10 +101,15 @@ for mode in $modes; do
     zstd) dflags=(-Zzstd) ;;
     xz) dflags=(-Zxz) ;;
   esac
-  measure dpkg-deb "$mode" "$n" "$out/dpkg-$mode.deb" dpkg-deb --root-owner-group "${dflags[@]}" -b "$out/dpkgroot" "$out/dpkg-$mode.deb"
   cfg=$(nfpm_config "$mode")
-  measure nfpm "$mode" "$n" "$out/nfpm-$mode.deb" "$nfpm" pkg --packager deb --config "$cfg" --target "$out/nfpm-$mode.deb"
-  measure upds "$mode" "$n" "$out/upds-$mode.deb" "$out/debbench" -root "$out/corpus" -o "$out/upds-$mode.deb" -z "$mode"
+  for ((i = 0; i < n; i++)); do
+    run_once dpkg-deb "$mode" "$out/dpkg-$mode.deb" dpkg-deb --root-owner-group "${dflags[@]}" -b "$out/dpkgroot" "$out/dpkg-$mode.deb"
+    run_once nfpm "$mode" "$out/nfpm-$mode.deb" "$nfpm" pkg --packager deb --config "$cfg" --target "$out/nfpm-$mode.deb"
+    run_once upds "$mode" "$out/upds-$mode.deb" "$out/debbench" -root "$out/corpus" -o "$out/upds-$mode.deb" -z "$mode"
+  done
+  record dpkg-deb "$mode" "$n" "$out/dpkg-$mode.deb"
+  record nfpm "$mode" "$n" "$out/nfpm-$mode.deb"
+  record upds "$mode" "$n" "$out/upds-$mode.deb"
 done
 
 entries=$(find "$out/corpus" -mindepth 1 | wc -l)
