@@ -12,9 +12,12 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/afero"
@@ -293,33 +296,65 @@ func writeKey(key *cache.Key, h *interp.Host, pkg *Package, entries []sourced) e
 	}
 	sorted := append([]sourced(nil), entries...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Path < sorted[j].Path })
+	sums, err := contentSums(h, sorted)
+	if err != nil {
+		return err
+	}
 	key.Int(int64(len(sorted)))
-	for _, e := range sorted {
+	for i, e := range sorted {
 		key.String(e.Path).Int(int64(e.Type)).Int(int64(e.Mode)).String(e.Owner).String(e.Group).
 			Int(int64(e.UID)).Int(int64(e.GID)).String(e.Target).Int(e.Size)
 		if !e.MTime.IsZero() && e.MTime.Before(pkg.MTime) {
 			key.Int(e.MTime.Unix())
 		}
-		if e.Type != TypeFile {
-			continue
+		if e.Type == TypeFile {
+			key.Sum(sums[i])
 		}
-		if e.data != nil {
-			key.Sum(sha256Sum(e.data))
-			continue
-		}
-		var sum [32]byte
-		var err error
-		if e.fi != nil {
-			sum, err = h.Cache.FileSumInfo(e.fsys, e.name, e.statKey, e.fi)
-		} else {
-			sum, err = h.Cache.FileSum(e.fsys, e.name, e.statKey)
-		}
-		if err != nil {
-			return fmt.Errorf("hash %s: %w", e.name, err)
-		}
-		key.Sum(sum)
 	}
 	return nil
+}
+
+// contentSums returns the sha256 of every regular file among entries (from the stat cache
+// when the file is unchanged), hashing on every core: a cold build of a large tree reads all
+// of it here before the package is written.
+func contentSums(h *interp.Host, entries []sourced) ([][32]byte, error) {
+	sums := make([][32]byte, len(entries))
+	const batch = 64
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, runtime.GOMAXPROCS(0))
+	for w := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				start := int(next.Add(batch)) - batch
+				if start >= len(entries) {
+					return
+				}
+				for i := start; i < min(start+batch, len(entries)); i++ {
+					e := &entries[i]
+					var err error
+					switch {
+					case e.Type != TypeFile:
+					case e.data != nil:
+						sums[i] = sha256Sum(e.data)
+					case e.fi != nil:
+						sums[i], err = h.Cache.FileSumInfo(e.fsys, e.name, e.statKey, e.fi)
+					default:
+						sums[i], err = h.Cache.FileSum(e.fsys, e.name, e.statKey)
+					}
+					if err != nil {
+						errs[w] = fmt.Errorf("hash %s: %w", e.name, err)
+						next.Store(int64(len(entries))) // the others stop at their next batch
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return sums, errors.Join(errs...)
 }
 
 // clampTime is the mtime clamp: SOURCE_DATE_EPOCH when set, otherwise DefaultMTime.
