@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -346,4 +349,67 @@ task("build", deps = [z])
 		t.Fatal("UPDS_ZSTD=go gave the same bytes")
 	}
 	sh(t, dir, "dpkg-deb --fsys-tarfile dist/zz_1.0_amd64.deb | tar -t | grep -qx ./usr/share/zz/a.py")
+}
+
+// TestInterruptStopsDebBuild: Ctrl-C in the middle of writing a package stops the writer
+// (it used to finish the package first: 10 s for an xz venv) and leaves no package and no
+// staging file behind.
+func TestInterruptStopsDebBuild(t *testing.T) {
+	files := map[string]string{
+		"BUILD.star": `project(name = "big", maintainer = "Ops <ops@example.com>")
+b = deb(name = "big", compression = "xz", description = "b", contents = [tree("data", "/usr/share/big")])
+task("build", deps = [b])
+`,
+		"VERSION": "1.0\n",
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := 0; i < 64; i++ {
+		var b strings.Builder
+		for b.Len() < 1<<20 {
+			fmt.Fprintf(&b, "line %d of file %d: %x\n", b.Len(), i, rng.Uint64()%(1<<20))
+		}
+		files[fmt.Sprintf("data/f%02d.txt", i)] = b.String()
+	}
+	dir := project(t, files)
+	cmd := exec.Command(updsBin, "-C", dir, "--progress=plain", "run", "build")
+	var se bytes.Buffer
+	cmd.Stderr = &se
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the writer stages data.tar, then interrupt.
+	tmp := filepath.Join(dir, ".upds", "tmp")
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if m, _ := filepath.Glob(filepath.Join(tmp, ".upds-data-*")); len(m) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no staged data.tar after 20 s\n%s", se.String())
+		}
+	}
+	start := time.Now()
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	if time.Since(start) > 10*time.Second {
+		t.Fatal("Ctrl-C took more than 10 s to stop the build")
+	}
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+		t.Fatalf("exit: %v, want 130\n%s", err, se.String())
+	}
+	if !strings.Contains(se.String(), "deb big: cancelled") {
+		t.Errorf("stderr does not say the build was cancelled:\n%s", se.String())
+	}
+	var left []string
+	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		rel, _ := filepath.Rel(dir, p)
+		if err == nil && !fi.IsDir() && (strings.HasSuffix(rel, ".deb") || strings.HasPrefix(rel, ".upds/tmp/") ||
+			strings.HasPrefix(rel, ".upds/objects/") || strings.Contains(rel, ".tmp-")) {
+			left = append(left, rel)
+		}
+		return nil
+	})
+	if len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
 }

@@ -5,6 +5,7 @@ package deb
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -217,7 +218,7 @@ func (t *Target) Build(a *interp.Action) error {
 	}
 	// The action key: everything that goes into the package.
 	key := cache.NewKey("deb/1", h.ToolVersion)
-	if err := writeKey(key, h, pkg, entries); err != nil {
+	if err := writeKey(a.Ctx, key, h, pkg, entries); err != nil {
 		return err
 	}
 	source := key.Hex()
@@ -240,7 +241,7 @@ func (t *Target) Build(a *interp.Action) error {
 		return err
 	}
 	if h.Cache.Disabled() {
-		if _, err := WriteFile(dst, pkg); err != nil {
+		if _, err := WriteFileContext(a.Ctx, dst, pkg); err != nil {
 			return err
 		}
 		t.built = dst
@@ -252,7 +253,7 @@ func (t *Target) Build(a *interp.Action) error {
 	}
 	pkg.TempDir = tmpDir
 	tmp := filepath.Join(tmpDir, source+".deb")
-	if _, err := WriteFile(tmp, pkg); err != nil {
+	if _, err := WriteFileContext(a.Ctx, tmp, pkg); err != nil {
 		return err
 	}
 	obj, err := h.Cache.Put("deb", source, tmp)
@@ -281,7 +282,7 @@ func dedupe(ss []string) []string {
 
 // writeKey mixes every input of the package into key: control, scripts, conffiles, options
 // and each entry with its content hash (from the stat cache when the file is unchanged).
-func writeKey(key *cache.Key, h *interp.Host, pkg *Package, entries []sourced) error {
+func writeKey(ctx context.Context, key *cache.Key, h *interp.Host, pkg *Package, entries []sourced) error {
 	ctl, err := pkg.Control.Bytes()
 	if err != nil {
 		return err
@@ -296,7 +297,7 @@ func writeKey(key *cache.Key, h *interp.Host, pkg *Package, entries []sourced) e
 	}
 	sorted := append([]sourced(nil), entries...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Path < sorted[j].Path })
-	sums, err := contentSums(h, sorted)
+	sums, err := contentSums(ctx, h, sorted)
 	if err != nil {
 		return err
 	}
@@ -317,7 +318,7 @@ func writeKey(key *cache.Key, h *interp.Host, pkg *Package, entries []sourced) e
 // contentSums returns the sha256 of every regular file among entries (from the stat cache
 // when the file is unchanged), hashing on every core: a cold build of a large tree reads all
 // of it here before the package is written.
-func contentSums(h *interp.Host, entries []sourced) ([][32]byte, error) {
+func contentSums(ctx context.Context, h *interp.Host, entries []sourced) ([][32]byte, error) {
 	sums := make([][32]byte, len(entries))
 	const batch = 64
 	var next atomic.Int64
@@ -330,6 +331,10 @@ func contentSums(h *interp.Host, entries []sourced) ([][32]byte, error) {
 			for {
 				start := int(next.Add(batch)) - batch
 				if start >= len(entries) {
+					return
+				}
+				if err := ctx.Err(); err != nil {
+					errs[w] = err
 					return
 				}
 				for i := start; i < min(start+batch, len(entries)); i++ {

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/md5"
 	"errors"
 	"fmt"
@@ -26,6 +27,11 @@ import (
 // temporary file (see Package.TempDir) and streamed into w, so memory stays bounded whatever
 // the package size. Nothing is written to w when validation fails.
 func Write(w io.Writer, p *Package) (*Result, error) {
+	return WriteContext(context.Background(), w, p)
+}
+
+// WriteContext is Write that stops, with an error that wraps ctx.Err(), when ctx is done.
+func WriteContext(ctx context.Context, w io.Writer, p *Package) (*Result, error) {
 	if p == nil {
 		return nil, errors.New("deb: nil package")
 	}
@@ -37,7 +43,7 @@ func Write(w io.Writer, p *Package) (*Result, error) {
 	if dir == "" {
 		dir = os.TempDir()
 	}
-	res, err := pl.write(w, dir)
+	res, err := pl.write(ctx, w, dir)
 	if err != nil {
 		return nil, fmt.Errorf("deb %s: %w", p.Control.Get("Package"), err)
 	}
@@ -47,7 +53,13 @@ func Write(w io.Writer, p *Package) (*Result, error) {
 // WriteFile writes the package to path atomically: to a temporary name in the same directory,
 // synced, then renamed; the file is mode 0644. On error nothing is left at path (an existing
 // file there is untouched).
-func WriteFile(path string, p *Package) (res *Result, err error) {
+func WriteFile(path string, p *Package) (*Result, error) {
+	return WriteFileContext(context.Background(), path, p)
+}
+
+// WriteFileContext is WriteFile that stops when ctx is done: it returns an error that wraps
+// ctx.Err() and leaves nothing behind, neither at path nor temporary files.
+func WriteFileContext(ctx context.Context, path string, p *Package) (res *Result, err error) {
 	if p == nil {
 		return nil, errors.New("deb: nil package")
 	}
@@ -75,7 +87,7 @@ func WriteFile(path string, p *Package) (res *Result, err error) {
 	if tmpDir == "" {
 		tmpDir = dir
 	}
-	if res, err = pl.write(f, tmpDir); err != nil {
+	if res, err = pl.write(ctx, f, tmpDir); err != nil {
 		return nil, err
 	}
 	if err = f.Chmod(0o644); err != nil {
@@ -219,7 +231,7 @@ var md5Server = sync.OnceValue(md5simd.NewServer)
 // stream into the compressor (which has threads of its own) while 16 goroutines hash the
 // files, each a different file, so the multi-buffer md5 kernel hashes them side by side.
 // A free list of buffers bounds the memory in between.
-func (pl *plan) writeData(w io.Writer) ([]byte, error) {
+func (pl *plan) writeData(ctx context.Context, w io.Writer) ([]byte, error) {
 	zw, err := compressor(w, pl.compression, pl.level)
 	if err != nil {
 		return nil, err
@@ -257,7 +269,7 @@ func (pl *plan) writeData(w io.Writer) ([]byte, error) {
 		}(lanes[j])
 	}
 	done := make(chan struct{})
-	go pl.readFiles(chunks, lanes[:], free, done)
+	go pl.readFiles(ctx, chunks, lanes[:], free, done)
 	err = pl.writeTar(zw, chunks, release)
 	close(done)
 	for range chunks { // let the reader finish; it stops at done
@@ -309,7 +321,7 @@ func (pl *plan) writeTar(zw io.Writer, chunks <-chan chunk, release func(*buffer
 
 // readFiles sends every item's content in order to chunks, and each file's content to its
 // lane (file i to lane i mod hashers); then it closes them all.
-func (pl *plan) readFiles(chunks chan<- chunk, lanes []chan chunk, free chan *buffer, done <-chan struct{}) {
+func (pl *plan) readFiles(ctx context.Context, chunks chan<- chunk, lanes []chan chunk, free chan *buffer, done <-chan struct{}) {
 	defer func() {
 		close(chunks)
 		for _, l := range lanes {
@@ -333,13 +345,17 @@ func (pl *plan) readFiles(chunks chan<- chunk, lanes []chan chunk, free chan *bu
 	}
 	for i := range pl.items {
 		it := &pl.items[i]
+		if err := ctx.Err(); err != nil {
+			send(chunk{item: i, err: err})
+			return
+		}
 		if it.Type != TypeFile {
 			if !send(chunk{item: i, last: true}) {
 				return
 			}
 			continue
 		}
-		if err := pl.readFile(i, send, free, done); err != nil {
+		if err := pl.readFile(ctx, i, send, free, done); err != nil {
 			send(chunk{item: i, err: err})
 			return
 		}
@@ -348,20 +364,20 @@ func (pl *plan) readFiles(chunks chan<- chunk, lanes []chan chunk, free chan *bu
 
 var errCanceled = errors.New("canceled")
 
-func (pl *plan) readFile(i int, send func(chunk) bool, free chan *buffer, done <-chan struct{}) error {
+func (pl *plan) readFile(ctx context.Context, i int, send func(chunk) bool, free chan *buffer, done <-chan struct{}) error {
 	it := &pl.items[i]
 	rc, err := it.Open()
 	if err != nil {
 		return err
 	}
-	err = pl.readContent(i, rc, send, free, done)
+	err = pl.readContent(ctx, i, rc, send, free, done)
 	if cerr := rc.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
 	return err
 }
 
-func (pl *plan) readContent(i int, rc io.Reader, send func(chunk) bool, free chan *buffer, done <-chan struct{}) error {
+func (pl *plan) readContent(ctx context.Context, i int, rc io.Reader, send func(chunk) bool, free chan *buffer, done <-chan struct{}) error {
 	it := &pl.items[i]
 	if it.Size == 0 && !send(chunk{item: i, last: true}) {
 		return errCanceled
@@ -372,6 +388,8 @@ func (pl *plan) readContent(i int, rc io.Reader, send func(chunk) bool, free cha
 		case buf = <-free:
 		case <-done:
 			return errCanceled
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 		n, err := io.ReadFull(rc, buf.b[:min(int64(len(buf.b)), left)])
 		if n == 0 {
@@ -454,7 +472,7 @@ func (pl *plan) controlTar(md5sums []byte) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-func (pl *plan) write(w io.Writer, tmpDir string) (*Result, error) {
+func (pl *plan) write(ctx context.Context, w io.Writer, tmpDir string) (*Result, error) {
 	tmp, err := os.CreateTemp(tmpDir, ".upds-data-*.tar")
 	if err != nil {
 		return nil, fmt.Errorf("stage data.tar: %w", err)
@@ -464,7 +482,7 @@ func (pl *plan) write(w io.Writer, tmpDir string) (*Result, error) {
 		os.Remove(tmp.Name())
 	}()
 	bw := bufio.NewWriterSize(tmp, 256<<10)
-	md5sums, err := pl.writeData(bw)
+	md5sums, err := pl.writeData(ctx, bw)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package deb
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -140,6 +142,44 @@ func TestWriteFileAtomic(t *testing.T) {
 	ents, _ := os.ReadDir(dir)
 	if string(b) != "old" || len(ents) != 1 {
 		t.Errorf("after failures: %q, %d files in dir", b, len(ents))
+	}
+}
+
+// TestWriteFileCancel: a cancelled context stops the write in every compression (the files
+// after the cancel are never opened) and leaves nothing behind, neither the output, nor the
+// staged data.tar, nor the temporary package; an existing package at the path stays.
+func TestWriteFileCancel(t *testing.T) {
+	for _, comp := range compressions {
+		t.Run(comp, func(t *testing.T) {
+			dir := t.TempDir()
+			out := filepath.Join(dir, "x.deb")
+			must(t, os.WriteFile(out, []byte("old"), 0o644))
+			p := syntheticPackage(comp)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var opened atomic.Int32
+			for i := range p.Entries {
+				open := p.Entries[i].Open
+				p.Entries[i].Open = func() (io.ReadCloser, error) {
+					if opened.Add(1) == 100 {
+						cancel()
+					}
+					return open()
+				}
+			}
+			_, err := WriteFileContext(ctx, out, p)
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("WriteFileContext = %v, want context.Canceled", err)
+			}
+			if n := opened.Load(); n > 101 {
+				t.Errorf("%d of %d files opened after the cancel at the 100th", n, len(p.Entries))
+			}
+			b, _ := os.ReadFile(out)
+			ents, _ := os.ReadDir(dir)
+			if string(b) != "old" || len(ents) != 1 {
+				t.Errorf("after the cancel: %q, %d files in dir", b, len(ents))
+			}
+		})
 	}
 }
 
