@@ -359,7 +359,12 @@ func contentSums(ctx context.Context, h *interp.Host, entries []sourced) ([][32]
 		}()
 	}
 	wg.Wait()
-	return sums, errors.Join(errs...)
+	for _, err := range errs { // one error, one line: the first worker's that failed
+		if err != nil {
+			return nil, err
+		}
+	}
+	return sums, nil
 }
 
 // clampTime is the mtime clamp: SOURCE_DATE_EPOCH when set, otherwise DefaultMTime.
