@@ -27,7 +27,12 @@ const (
 	Failed
 	// Skipped: the node did not run because a dependency failed or the run was cancelled.
 	Skipped
+	// Cancelled: the node was stopped while it ran, by Ctrl-C or by another node's failure.
+	Cancelled
 )
+
+// ErrCancelled is wrapped by the error of a node stopped while it ran.
+var ErrCancelled = errors.New("cancelled")
 
 // Event reports progress of a run to a Reporter.
 type Event struct {
@@ -384,6 +389,13 @@ func (r *Runner) runGraph(parent context.Context, root *node) error {
 			cached, err := r.execute(ctx, n)
 			<-sem
 			n.ran = true
+			if errors.Is(err, ErrCancelled) {
+				// Not a failure of its own: the run says why it stopped (the failure that
+				// cancelled it, or "interrupted").
+				n.err = err
+				r.report(Event{Kind: Cancelled, Name: n.id, Err: err, Elapsed: time.Since(start), Total: total})
+				return
+			}
 			if err != nil {
 				n.err = err
 				r.report(Event{Kind: Failed, Name: n.id, Err: err, Elapsed: time.Since(start), Total: total})
@@ -437,7 +449,7 @@ func (r *Runner) execute(ctx context.Context, n *node) (cached bool, err error) 
 		a := &Action{Ctx: ctx, Host: h, Log: log, Jobs: r.opt.Jobs}
 		if err := n.target.Build(a); err != nil {
 			if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-				return false, fmt.Errorf("%s: cancelled", n.id)
+				return false, fmt.Errorf("%s: %w", n.id, ErrCancelled)
 			}
 			var ue *Error
 			if errors.As(err, &ue) {
@@ -487,7 +499,7 @@ func (r *Runner) execute(ctx context.Context, n *node) (cached bool, err error) 
 	}
 	if _, err := starlark.Call(thread, t.Run, args, nil); err != nil {
 		if ctx.Err() != nil {
-			return false, fmt.Errorf("task %s: cancelled", t.Name)
+			return false, fmt.Errorf("task %s: %w", t.Name, ErrCancelled)
 		}
 		e := convertError(err, false)
 		if ue, ok := e.(*Error); ok {

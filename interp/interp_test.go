@@ -330,12 +330,47 @@ func TestCancelStopsRunningShell(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { time.Sleep(200 * time.Millisecond); cancel() }()
 	start := time.Now()
-	err = b.NewRunner(RunOptions{}).Run(ctx, []string{"sleep"})
-	if err == nil || !strings.Contains(err.Error(), "cancelled") {
-		t.Fatalf("err = %v", err)
+	rec := &recorder{}
+	err = b.NewRunner(RunOptions{Reporter: rec}).Run(ctx, []string{"sleep"})
+	if err == nil || err.Error() != "interrupted" {
+		t.Fatalf("err = %v, want interrupted", err)
+	}
+	if got := rec.names(Cancelled); len(got) != 1 || got[0] != "task sleep" {
+		t.Fatalf("cancelled = %v, want [task sleep]", got)
+	}
+	if got := rec.names(Failed); len(got) != 0 {
+		t.Fatalf("failed = %v, want none", got)
 	}
 	if time.Since(start) > 10*time.Second {
 		t.Fatal("cancel did not stop the command")
+	}
+}
+
+// TestFailureCancelsOthers: the first failure stops what runs beside it; those are reported
+// as cancelled, and the run's error is the failure alone (one line, not one per task).
+func TestFailureCancelsOthers(t *testing.T) {
+	b, _, err := load(t, map[string]string{"BUILD.star": `
+task("bad", run = lambda ctx: sh("sleep 0.2; exit 3"))
+task("long", run = lambda ctx: sh("sleep 30"))
+task("all", deps = ["bad", "long"])
+`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	start := time.Now()
+	err = b.NewRunner(RunOptions{Jobs: 2, Reporter: rec}).Run(context.Background(), []string{"all"})
+	if err == nil || !strings.Contains(err.Error(), "exited with status 3") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("err = %q, want bad's failure alone", err)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Fatal("the failure did not stop the other task")
+	}
+	if got := rec.names(Failed); len(got) != 1 || got[0] != "task bad" {
+		t.Errorf("failed = %v, want [task bad]", got)
+	}
+	if got := rec.names(Cancelled); len(got) != 1 || got[0] != "task long" {
+		t.Errorf("cancelled = %v, want [task long]", got)
 	}
 }
 

@@ -17,18 +17,19 @@ import (
 // output shows a run: task output lines, and either a live status line (a terminal), plain
 // progress lines, or nothing. It is the interp.Reporter of the run.
 type output struct {
-	mode    string // live, plain, none
-	mu      sync.Mutex
-	w       io.Writer // stderr
-	running map[string]time.Time
-	done    int
-	cached  int
-	failed  int
-	total   int
-	begin   time.Time
-	status  bool // a status line is on screen
-	tick    *time.Ticker
-	quit    chan struct{}
+	mode      string // live, plain, none
+	mu        sync.Mutex
+	w         io.Writer // stderr
+	running   map[string]time.Time
+	done      int
+	cached    int
+	failed    int
+	cancelled int
+	total     int
+	begin     time.Time
+	status    bool // a status line is on screen
+	tick      *time.Ticker
+	quit      chan struct{}
 }
 
 func newOutput(progress string) *output {
@@ -99,10 +100,17 @@ func (o *output) stop(err error) {
 	}
 	el := time.Since(o.begin).Round(time.Millisecond)
 	state := "done"
-	if err != nil {
+	switch {
+	case err != nil && o.failed == 0 && o.cancelled > 0:
+		state = "interrupted"
+	case err != nil:
 		state = "FAILED"
 	}
-	fmt.Fprintf(o.w, "upds: %s: %d actions (%d cached, %d failed) in %s\n", state, o.done, o.cached, o.failed, el)
+	stopped := ""
+	if o.cancelled > 0 {
+		stopped = fmt.Sprintf(", %d cancelled", o.cancelled)
+	}
+	fmt.Fprintf(o.w, "upds: %s: %d actions (%d cached, %d failed%s) in %s\n", state, o.done, o.cached, o.failed, stopped, el)
 }
 
 // Event implements interp.Reporter.
@@ -141,6 +149,14 @@ func (o *output) Event(e interp.Event) {
 		if o.mode != "none" {
 			o.clear()
 			fmt.Fprintf(o.w, "upds: %s: FAILED after %s\n", e.Name, e.Elapsed.Round(time.Millisecond))
+			o.draw()
+		}
+	case interp.Cancelled:
+		delete(o.running, e.Name)
+		o.cancelled++
+		if o.mode != "none" {
+			o.clear()
+			fmt.Fprintf(o.w, "upds: %s: cancelled after %s\n", e.Name, e.Elapsed.Round(time.Millisecond))
 			o.draw()
 		}
 	case interp.Skipped:
