@@ -149,8 +149,9 @@ func (c *cZstd) stream(p []byte, end int32) error {
 				return err
 			}
 		}
-		// With zstdContinue the call returns once it has taken all the input (it waits for
-		// a thread when its buffers are full); with zstdEnd, r is what is left to flush.
+		// A call may take only part of the input (it hands out what the threads finished,
+		// and waits for one when its buffers are full): go on until all of p is taken; with
+		// zstdEnd, r is what is still to be flushed.
 		if (end == zstdContinue && in.pos == in.size) || (end == zstdEnd && r == 0) {
 			return nil
 		}
