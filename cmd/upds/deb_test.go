@@ -14,12 +14,12 @@ import (
 	"time"
 )
 
-// need skips a test when a real tool is missing; .ci/install-deps installs them all.
+// need fails a test when a real tool is missing; .ci/install-deps installs them all.
 func need(t *testing.T, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed (run .ci/install-deps)", tool)
+			t.Fatalf("%s is not installed: run .ci/install-deps (it installs .ci/packages)", tool)
 		}
 	}
 }

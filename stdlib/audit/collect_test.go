@@ -18,7 +18,7 @@ func installedVersion(t *testing.T, name string) string {
 	t.Helper()
 	out, err := exec.Command("dpkg-query", "-W", "-f=${Version}", name).Output()
 	if err != nil {
-		t.Skipf("dpkg-query %s: %v", name, err)
+		t.Fatalf("dpkg-query %s: %v", name, err)
 	}
 	return string(out)
 }

@@ -75,7 +75,7 @@ func writeBytes(t *testing.T, p *Package) []byte {
 func need(t *testing.T, tool string) {
 	t.Helper()
 	if _, err := exec.LookPath(tool); err != nil {
-		t.Skipf("%s is not installed (apt-get install the package that has it; .ci/packages lists it)", tool)
+		t.Fatalf("%s is not installed: run .ci/install-deps (it installs .ci/packages)", tool)
 	}
 }
 

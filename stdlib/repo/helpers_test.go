@@ -19,7 +19,7 @@ func need(t testing.TB, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (apt-get install it; it is in .ci/packages)", tool)
+			t.Fatalf("%s is not installed: run .ci/install-deps (it installs .ci/packages)", tool)
 		}
 	}
 }

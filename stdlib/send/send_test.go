@@ -99,7 +99,7 @@ func sameFiles(t *testing.T, dir string, files []string) {
 func pipeClient(t *testing.T, args ...string) *sftp.Client {
 	t.Helper()
 	if _, err := os.Stat(sshtest.SFTPServer); err != nil {
-		t.Skipf("sftp-server not installed (%s): apt-get install openssh-sftp-server", sshtest.SFTPServer)
+		t.Fatalf("sftp-server is not installed (%s): run .ci/install-deps (openssh-sftp-server)", sshtest.SFTPServer)
 	}
 	cmd := exec.Command(sshtest.SFTPServer, args...)
 	in, err := cmd.StdinPipe()

@@ -116,7 +116,7 @@ func TestScriptLint(t *testing.T) {
 			}
 		}
 		if _, err := exec.LookPath("shellcheck"); err != nil {
-			t.Skip("shellcheck not installed (apt-get install shellcheck)")
+			t.Fatal("shellcheck is not installed: run .ci/install-deps")
 		}
 		if out, err := exec.Command("shellcheck", "-s", "sh", p).CombinedOutput(); err != nil {
 			t.Errorf("shellcheck: %v\n%s", err, out)

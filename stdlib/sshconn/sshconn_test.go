@@ -175,7 +175,7 @@ func TestDialErrors(t *testing.T) {
 func TestDialAgent(t *testing.T) {
 	for _, tool := range []string{"ssh-agent", "ssh-add"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (openssh-client)", tool)
+			t.Fatalf("%s is not installed: run .ci/install-deps (openssh-client)", tool)
 		}
 	}
 	srv := sshtest.Start(t)

@@ -72,7 +72,7 @@ func buildExtWheel(t testing.TB, dir string) string {
 	t.Helper()
 	for _, p := range []string{"/usr/bin/gcc", "/usr/include/python3.11/Python.h"} {
 		if _, err := os.Stat(p); err != nil {
-			t.Skipf("%s missing (apt-get install gcc python3-dev)", p)
+			t.Fatalf("%s is missing: run .ci/install-deps (gcc, python3-dev)", p)
 		}
 	}
 	src := filepath.Join(t.TempDir(), "ext")
@@ -199,9 +199,6 @@ dependencies = [
 }
 
 func TestBuildWithPip(t *testing.T) {
-	if testing.Short() {
-		t.Skip("ensurepip takes seconds")
-	}
 	needPython(t)
 	proj := newProject(t, "extra-thing\n")
 	into := uniqueInto(t)

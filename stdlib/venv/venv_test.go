@@ -21,7 +21,7 @@ func needPython(t testing.TB) {
 	t.Helper()
 	for _, p := range []string{systemPython, "/usr/bin/dpkg"} {
 		if _, err := os.Stat(p); err != nil {
-			t.Skipf("%s is not installed (apt-get install python3-venv python3-pip)", p)
+			t.Fatalf("%s is not installed: run .ci/install-deps (python3-venv, python3-pip)", p)
 		}
 	}
 }
