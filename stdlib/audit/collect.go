@@ -5,11 +5,11 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/upds/upds/stdlib/repo"
 	"github.com/upds/upds/stdlib/sshconn"
+	"golang.org/x/sync/errgroup"
 )
 
 // DefaultTimeout bounds the work on one host (connect, handshake, dpkg-query).
@@ -93,19 +93,13 @@ func Run(ctx context.Context, hosts []string, ix *repo.Index, opt Options) []Row
 		}
 		return Compare(LocalHost, inst, ix)
 	}
-	parallel := opt.Parallel
-	if parallel <= 0 || parallel > len(hosts) {
-		parallel = len(hosts)
-	}
-	sem := make(chan struct{}, parallel)
 	res := make([][]Row, len(hosts))
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	if opt.Parallel > 0 {
+		g.SetLimit(opt.Parallel)
+	}
 	for i, h := range hosts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
+		g.Go(func() error {
 			hctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			so := opt.SSH
@@ -118,12 +112,13 @@ func Run(ctx context.Context, hosts []string, ix *repo.Index, opt Options) []Row
 					err = fmt.Errorf("%w (timed out after %s)", err, timeout)
 				}
 				res[i] = []Row{{Host: h, Status: Unreachable, Error: err.Error()}}
-				return
+				return nil // an unreachable host is a row, not a reason to stop the others
 			}
 			res[i] = Compare(h, inst, ix)
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	g.Wait()
 	rows := []Row{}
 	for _, r := range res {
 		rows = append(rows, r...)

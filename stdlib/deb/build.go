@@ -17,8 +17,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/spf13/afero"
@@ -27,6 +25,7 @@ import (
 	"github.com/upds/upds/stdlib/deb/control"
 	"github.com/upds/upds/stdlib/version"
 	"go.starlark.net/starlark"
+	"golang.org/x/sync/errgroup"
 )
 
 // usageError marks a mistake in the package description found while building: it is reported
@@ -320,49 +319,35 @@ func writeKey(ctx context.Context, key *cache.Key, h *interp.Host, pkg *Package,
 // of it here before the package is written.
 func contentSums(ctx context.Context, h *interp.Host, entries []sourced) ([][32]byte, error) {
 	sums := make([][32]byte, len(entries))
-	const batch = 64
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make([]error, runtime.GOMAXPROCS(0))
-	for w := range errs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				start := int(next.Add(batch)) - batch
-				if start >= len(entries) {
-					return
-				}
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	const batch = 64 // files per goroutine: most are small, and the stat cache answers many
+	for start := 0; start < len(entries); start += batch {
+		g.Go(func() error {
+			for i := start; i < min(start+batch, len(entries)); i++ {
 				if err := ctx.Err(); err != nil {
-					errs[w] = err
-					return
+					return err
 				}
-				for i := start; i < min(start+batch, len(entries)); i++ {
-					e := &entries[i]
-					var err error
-					switch {
-					case e.Type != TypeFile:
-					case e.data != nil:
-						sums[i] = sha256Sum(e.data)
-					case e.fi != nil:
-						sums[i], err = h.Cache.FileSumInfo(e.fsys, e.name, e.statKey, e.fi)
-					default:
-						sums[i], err = h.Cache.FileSum(e.fsys, e.name, e.statKey)
-					}
-					if err != nil {
-						errs[w] = fmt.Errorf("hash %s: %w", e.name, err)
-						next.Store(int64(len(entries))) // the others stop at their next batch
-						return
-					}
+				e := &entries[i]
+				var err error
+				switch {
+				case e.Type != TypeFile:
+				case e.data != nil:
+					sums[i] = sha256Sum(e.data)
+				case e.fi != nil:
+					sums[i], err = h.Cache.FileSumInfo(e.fsys, e.name, e.statKey, e.fi)
+				default:
+					sums[i], err = h.Cache.FileSum(e.fsys, e.name, e.statKey)
+				}
+				if err != nil {
+					return fmt.Errorf("hash %s: %w", e.name, err)
 				}
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
-	for _, err := range errs { // one error, one line: the first worker's that failed
-		if err != nil {
-			return nil, err
-		}
+	if err := g.Wait(); err != nil { // the first error; the others stop at their next file
+		return nil, err
 	}
 	return sums, nil
 }

@@ -8,12 +8,12 @@ import (
 	"io"
 	"os/exec"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/upds/upds/stdlib/sshconn"
+	"golang.org/x/sync/errgroup"
 )
 
 // Options configure a run of the setup script.
@@ -164,30 +164,26 @@ type Host struct {
 // all) and returns one Result per host, in the order given. A host that cannot be
 // reached, or whose host key is unknown, gets a Result with Err set; the others go on.
 func RunHosts(ctx context.Context, hosts []Host, ssho sshconn.Options, parallel int, s Source, opt Options) []*Result {
-	if parallel <= 0 || parallel > len(hosts) {
-		parallel = len(hosts)
-	}
 	res := make([]*Result, len(hosts))
-	sem := make(chan struct{}, max(parallel, 1))
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	if parallel > 0 {
+		g.SetLimit(parallel)
+	}
 	for i, h := range hosts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
+		g.Go(func() error {
 			c, err := sshconn.Dial(ctx, h.Target, ssho)
 			if err != nil {
 				res[i] = &Result{Host: h.Name, Err: err, Error: err.Error()}
-				return
+				return nil // a host that fails has its Result; the others go on
 			}
 			defer c.Close()
 			o := opt
 			o.Log = nil // interleaved logs of several hosts are unreadable: keep each in its Result
 			res[i] = RunSSH(ctx, h.Name, c, c.User() != "root", s, o)
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	g.Wait()
 	return res
 }
 
