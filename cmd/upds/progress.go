@@ -142,21 +142,19 @@ func (o *output) Event(e interp.Event) {
 			fmt.Fprintf(o.w, "%s %s %s\n", how, e.Name, e.Elapsed.Round(time.Millisecond))
 			o.draw()
 		}
-	case interp.Failed:
+	case interp.Failed, interp.Cancelled:
 		delete(o.running, e.Name)
-		o.done++
-		o.failed++
-		if o.mode != "none" {
-			o.clear()
-			fmt.Fprintf(o.w, "upds: %s: FAILED after %s\n", e.Name, e.Elapsed.Round(time.Millisecond))
-			o.draw()
+		how := "cancelled" // stopped by Ctrl-C or by another action's failure
+		if e.Kind == interp.Failed {
+			how = "FAILED"
+			o.done++
+			o.failed++
+		} else {
+			o.cancelled++
 		}
-	case interp.Cancelled:
-		delete(o.running, e.Name)
-		o.cancelled++
 		if o.mode != "none" {
 			o.clear()
-			fmt.Fprintf(o.w, "upds: %s: cancelled after %s\n", e.Name, e.Elapsed.Round(time.Millisecond))
+			fmt.Fprintf(o.w, "upds: %s: %s after %s\n", e.Name, how, e.Elapsed.Round(time.Millisecond))
 			o.draw()
 		}
 	case interp.Skipped:
