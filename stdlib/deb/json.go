@@ -60,16 +60,4 @@ func (f *FileInfo) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func octalMode(m fs.FileMode) string {
-	v := uint32(m.Perm())
-	if m&fs.ModeSetuid != 0 {
-		v |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		v |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		v |= 0o1000
-	}
-	return fmt.Sprintf("%04o", v)
-}
+func octalMode(m fs.FileMode) string { return fmt.Sprintf("%04o", unixMode(m)) }

@@ -135,28 +135,31 @@ func CheckPath(p string) error {
 }
 
 func tarMode(m fs.FileMode, t Type) int64 {
-	perm := int64(m.Perm())
-	if perm == 0 && m&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) == 0 {
-		switch t {
-		case TypeDir:
-			perm = 0o755
-		default:
-			perm = 0o644
-		}
-	}
 	if t == TypeSymlink {
 		return 0o777
 	}
+	if m.Perm() == 0 && m&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) == 0 {
+		if t == TypeDir {
+			return 0o755
+		}
+		return 0o644
+	}
+	return unixMode(m)
+}
+
+// unixMode is m as a Unix mode: the permission bits with setuid, setgid and sticky.
+func unixMode(m fs.FileMode) int64 {
+	v := int64(m.Perm())
 	if m&fs.ModeSetuid != 0 {
-		perm |= 0o4000
+		v |= 0o4000
 	}
 	if m&fs.ModeSetgid != 0 {
-		perm |= 0o2000
+		v |= 0o2000
 	}
 	if m&fs.ModeSticky != 0 {
-		perm |= 0o1000
+		v |= 0o1000
 	}
-	return perm
+	return v
 }
 
 func (pl *plan) prepareEntries() error {
