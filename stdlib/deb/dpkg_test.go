@@ -39,8 +39,8 @@ func TestDpkgDeb(t *testing.T) {
 				}
 			}
 			suffix := memberSuffix(comp)
-			if !strings.Contains(info, "control.tar"+suffix) && comp != "none" {
-				t.Logf("info: %s", info)
+			if got, want := run(t, "ar", "t", deb), "debian-binary\ncontrol.tar"+suffix+"\ndata.tar"+suffix+"\n"; got != want {
+				t.Errorf("ar t: %q, want %q", got, want)
 			}
 			if got := strings.TrimSpace(run(t, "dpkg-deb", "--field", deb, "Installed-Size")); got != "32" || res.InstalledSize != 32 {
 				// 22 directories (the root included), 1 symlink, 5 small files, one of 5000 bytes (5 KiB), one empty.
