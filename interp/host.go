@@ -47,17 +47,15 @@ type Host struct {
 	// VersionFunc reads the project version at the moment it is called.
 	VersionFunc func(h *Host) (string, error)
 
-	mu      sync.Mutex
-	outMu   sync.Mutex // serialises lines of task output
-	targets []Target
-	byID    map[string]Target
-	tasks   map[string]*Task
-	order   []*Task
-	data    map[string]any
+	mu    sync.Mutex
+	outMu sync.Mutex // serialises lines of task output
+	byID  map[string]Target
+	tasks map[string]*Task
+	order []*Task
 }
 
 func newHost() *Host {
-	return &Host{byID: map[string]Target{}, tasks: map[string]*Task{}, data: map[string]any{},
+	return &Host{byID: map[string]Target{}, tasks: map[string]*Task{},
 		Project: Project{VersionFile: "VERSION", Arch: "amd64", Out: "dist"}}
 }
 
@@ -69,19 +67,6 @@ func (h *Host) Version() (string, error) {
 	return h.VersionFunc(h)
 }
 
-// Value returns a per-build value kept by a stdlib module under key, creating it with mk
-// when absent. Modules use it instead of package-level state.
-func (h *Host) Value(key string, mk func() any) any {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	v, ok := h.data[key]
-	if !ok {
-		v = mk()
-		h.data[key] = v
-	}
-	return v
-}
-
 // AddTarget registers a target declared during evaluation. Two targets with one ID are an error.
 func (h *Host) AddTarget(t Target) error {
 	h.mu.Lock()
@@ -91,23 +76,7 @@ func (h *Host) AddTarget(t Target) error {
 		return fmt.Errorf("%s is already declared at %s", id, prev.Pos())
 	}
 	h.byID[id] = t
-	h.targets = append(h.targets, t)
 	return nil
-}
-
-// Targets returns the declared targets in declaration order.
-func (h *Host) Targets() []Target {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]Target(nil), h.targets...)
-}
-
-// Target returns the target with the given ID.
-func (h *Host) Target(id string) (Target, bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	t, ok := h.byID[id]
-	return t, ok
 }
 
 // ProjectPath cleans a project-relative path and refuses one that is absolute or escapes the

@@ -36,9 +36,3 @@ type Action struct {
 	// Jobs is the parallelism the build may use inside one action (e.g. compression threads).
 	Jobs int
 }
-
-// IsTarget reports whether v is a target.
-func IsTarget(v starlark.Value) (Target, bool) {
-	t, ok := v.(Target)
-	return t, ok
-}
