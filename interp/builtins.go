@@ -328,11 +328,8 @@ func builtinGetenv(thread *starlark.Thread, b *starlark.Builtin, args starlark.T
 	if err := RequireRun(thread, "getenv"); err != nil {
 		return nil, err
 	}
-	h := HostOf(thread)
-	for i := len(h.Env) - 1; i >= 0; i-- {
-		if v, ok := strings.CutPrefix(h.Env[i], name+"="); ok {
-			return starlark.String(v), nil
-		}
+	if v, ok := HostOf(thread).Getenv(name); ok {
+		return starlark.String(v), nil
 	}
 	return def, nil
 }

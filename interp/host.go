@@ -59,6 +59,17 @@ func newHost() *Host {
 		Project: Project{VersionFile: "VERSION", Arch: "amd64", Out: "dist"}}
 }
 
+// Getenv returns the value of the environment variable name in Env. When Env assigns name
+// more than once, the last assignment wins, as it does for the commands sh() starts.
+func (h *Host) Getenv(name string) (string, bool) {
+	for i := len(h.Env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(h.Env[i], name+"="); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
 // Version returns the project version read now.
 func (h *Host) Version() (string, error) {
 	if h.VersionFunc == nil {

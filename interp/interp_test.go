@@ -614,3 +614,20 @@ func TestStrings(t *testing.T) {
 		}
 	}
 }
+
+func TestHostGetenv(t *testing.T) {
+	h := &Host{Env: []string{"HOME=/first", "A=", "HOME=/last", "HOMEDIR=/x"}}
+	for _, tc := range []struct {
+		name, want string
+		ok         bool
+	}{
+		{"HOME", "/last", true}, // the last assignment wins, as for exec.Cmd.Env
+		{"A", "", true},
+		{"HOMED", "", false},
+		{"NONE", "", false},
+	} {
+		if v, ok := h.Getenv(tc.name); v != tc.want || ok != tc.ok {
+			t.Errorf("Getenv(%q) = %q, %v; want %q, %v", tc.name, v, ok, tc.want, tc.ok)
+		}
+	}
+}
