@@ -18,7 +18,7 @@ import (
 )
 
 func builtinProject(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	p := Project{VersionFile: "VERSION", Arch: "amd64", Out: "dist"}
+	p := DefaultProject()
 	var maint, home, lic, copyr starlark.Value = starlark.None, starlark.None, starlark.None, starlark.None
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs,
 		"name", &p.Name, "version_file?", &p.VersionFile, "arch?", &p.Arch, "maintainer?", &maint,
@@ -65,21 +65,6 @@ func builtinProject(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	}
 	h.Project = p
 	return starlark.None, nil
-}
-
-func (h *Host) applyDefaults() {
-	if h.Project.Name == "" && h.Root != "" {
-		h.Project.Name = filepath.Base(h.Root)
-	}
-	if h.Project.VersionFile == "" {
-		h.Project.VersionFile = "VERSION"
-	}
-	if h.Project.Arch == "" {
-		h.Project.Arch = "amd64"
-	}
-	if h.Project.Out == "" {
-		h.Project.Out = "dist"
-	}
 }
 
 // OutDir is the absolute output directory (project(out = ...), default dist/).

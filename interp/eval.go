@@ -134,7 +134,7 @@ func Load(opt Options) (*Build, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.applyDefaults()
+	h.Project = h.Project.withDefaults(h.Root)
 	return &Build{Host: h, Globals: globals}, nil
 }
 

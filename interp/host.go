@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -14,7 +15,8 @@ import (
 	"github.com/upds/upds/interp/cache"
 )
 
-// Project holds what project() declared. Zero values mean "not set"; Defaults fills them.
+// Project holds what project() declared. Empty fields mean "not set"; after evaluation
+// they hold DefaultProject's values.
 type Project struct {
 	Name        string
 	VersionFile string
@@ -25,6 +27,31 @@ type Project struct {
 	License     string
 	Copyright   string
 	Pos         syntax.Position // where project() was called
+}
+
+// DefaultProject is the project before project() is called, and what its optional arguments
+// default to: the one home of these defaults.
+func DefaultProject() Project {
+	return Project{VersionFile: "VERSION", Arch: "amd64", Out: "dist"}
+}
+
+// withDefaults is p with its empty fields set from DefaultProject, and an empty name set to
+// the base name of the project directory root (when there is one).
+func (p Project) withDefaults(root string) Project {
+	if p.Name == "" && root != "" {
+		p.Name = filepath.Base(root)
+	}
+	d := DefaultProject()
+	if p.VersionFile == "" {
+		p.VersionFile = d.VersionFile
+	}
+	if p.Arch == "" {
+		p.Arch = d.Arch
+	}
+	if p.Out == "" {
+		p.Out = d.Out
+	}
+	return p
 }
 
 // Host is the state of one build that builtins reach through their thread (HostOf).
@@ -55,8 +82,7 @@ type Host struct {
 }
 
 func newHost() *Host {
-	return &Host{byID: map[string]Target{}, tasks: map[string]*Task{},
-		Project: Project{VersionFile: "VERSION", Arch: "amd64", Out: "dist"}}
+	return &Host{byID: map[string]Target{}, tasks: map[string]*Task{}, Project: DefaultProject()}
 }
 
 // Getenv returns the value of the environment variable name in Env. When Env assigns name

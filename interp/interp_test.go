@@ -631,3 +631,46 @@ func TestHostGetenv(t *testing.T) {
 		}
 	}
 }
+
+// TestProjectDefaults: the defaults apply without project(), with project() leaving arguments
+// out or giving None, and to an empty arch.
+func TestProjectDefaults(t *testing.T) {
+	want := DefaultProject()
+	want.Name = "x"
+	for _, src := range []string{
+		`project(name = "x")`,
+		`project(name = "x", maintainer = None, homepage = None, license = None, copyright = None, arch = "")`,
+	} {
+		b, _, err := load(t, map[string]string{"BUILD.star": src})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := b.Host.Project
+		got.Pos = syntax.Position{}
+		if got != want {
+			t.Errorf("%s: project %+v, want %+v", src, got, want)
+		}
+	}
+	b, _, err := load(t, map[string]string{"BUILD.star": `print("no project")`}, func(o *Options) { o.Dir = "/srv/app" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := b.Host.Project; p.Name != "app" || p.VersionFile != "VERSION" || p.Arch != "amd64" || p.Out != "dist" {
+		t.Errorf("project without project() = %+v", p)
+	}
+	b, _, err = load(t, map[string]string{"BUILD.star": `project(name = "y", maintainer = "M <m@example.com>", version_file = "./v/VERSION", out = "out/")`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := b.Host.Project; p.Maintainer != "M <m@example.com>" || p.VersionFile != "v/VERSION" || p.Out != "out" {
+		t.Errorf("project = %+v", p)
+	}
+	for src, msg := range map[string]string{
+		`project(name = "x", out = "../x")`: `project: out: "../x" escapes the project root`,
+		`project(name = "")`:                "project: name is empty",
+	} {
+		if _, _, err := load(t, map[string]string{"BUILD.star": src}); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("%s: error %v, want %q", src, err, msg)
+		}
+	}
+}

@@ -13,6 +13,8 @@ import (
 	"text/template"
 
 	"github.com/spf13/cobra"
+
+	"github.com/upds/upds/interp"
 )
 
 func newInitCmd(g *globalFlags) *cobra.Command {
@@ -50,6 +52,8 @@ type initProject struct {
 	Wheels       bool   // a wheels/ folder: install from it only
 	Maintainer   string
 	KeepVersion  bool // VERSION exists
+	// VersionFile and Out are the project's defaults (the BUILD.star written does not set them).
+	VersionFile, Out string
 }
 
 var debNameRE = regexp.MustCompile(`[^a-z0-9+.-]+`)
@@ -77,7 +81,8 @@ func scanProject(dir, name string) (*initProject, error) {
 	if _, err := os.Stat(filepath.Join(abs, "BUILD.star")); err == nil {
 		return nil, fmt.Errorf("init: %s already exists: not overwriting it (remove it first to start over)", filepath.Join(dir, "BUILD.star"))
 	}
-	p := &initProject{Dir: abs}
+	def := interp.DefaultProject()
+	p := &initProject{Dir: abs, VersionFile: def.VersionFile, Out: def.Out}
 	exists := func(rel string) bool { _, err := os.Stat(filepath.Join(abs, rel)); return err == nil }
 	if exists("requirements.txt") {
 		p.Requirements = "requirements.txt"
@@ -91,7 +96,7 @@ func scanProject(dir, name string) (*initProject, error) {
 	if st, err := os.Stat(filepath.Join(abs, "wheels")); err == nil && st.IsDir() {
 		p.Wheels = true
 	}
-	p.KeepVersion = exists("VERSION")
+	p.KeepVersion = exists(p.VersionFile)
 
 	// The name: --name, [project] name of pyproject.toml, or the directory's name.
 	distName := ""
@@ -204,7 +209,7 @@ server = role("{{.Name}}-server", [app.app])
 
 PACKAGES = app.packages + [server]
 
-task("build", deps = PACKAGES, doc = "build the packages into dist/")
+task("build", deps = PACKAGES, doc = "build the packages into {{.Out}}/")
 task("bump-major", run = lambda ctx: print(bump("major")), doc = "increment the major version")
 task("bump-minor", run = lambda ctx: print(bump("minor")), doc = "increment the minor version")
 task("bump-patch", run = lambda ctx: print(bump("patch")), doc = "increment the patch version")
@@ -237,11 +242,11 @@ func (p *initProject) write(out interface{ Write([]byte) (int, error) }) error {
 	}
 	version := "0.1.0"
 	if !p.KeepVersion {
-		if err := os.WriteFile(filepath.Join(p.Dir, "VERSION"), []byte(version+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(p.Dir, p.VersionFile), []byte(version+"\n"), 0o644); err != nil {
 			os.Remove(build)
 			return err
 		}
-	} else if b, err := os.ReadFile(filepath.Join(p.Dir, "VERSION")); err == nil {
+	} else if b, err := os.ReadFile(filepath.Join(p.Dir, p.VersionFile)); err == nil {
 		version = strings.TrimSpace(string(b))
 	}
 	deps := p.Requirements
@@ -262,9 +267,9 @@ func (p *initProject) write(out interface{ Write([]byte) (int, error) }) error {
 	if !p.Wheels {
 		fmt.Fprintf(out, "  note      pip will use its index; for offline builds put wheels in wheels/ and set pip_args\n")
 	}
-	fmt.Fprintf(out, "next:\n  upds tasks           list the tasks\n  upds run build       build the packages into dist/\n")
-	fmt.Fprintf(out, "  upds inspect dist/%s_%s_all.deb\n", p.Name, version)
+	fmt.Fprintf(out, "next:\n  upds tasks           list the tasks\n  upds run build       build the packages into %s/\n", p.Out)
+	fmt.Fprintf(out, "  upds inspect %s/%s_%s_all.deb\n", p.Out, p.Name, version)
 	fmt.Fprintf(out, "  upds repo init repo  create a repository, then: upds run publish\n")
-	fmt.Fprintf(out, "(dist/, .upds/ and repo/ are build output: keep them out of version control)\n")
+	fmt.Fprintf(out, "(%s/, .upds/ and repo/ are build output: keep them out of version control)\n", p.Out)
 	return nil
 }
