@@ -17,44 +17,30 @@ import (
 	"go.starlark.net/starlark"
 )
 
+// project(name, version_file = "VERSION", arch = "amd64", maintainer = None, homepage = None,
+// out = "dist", license = None, copyright = None): declare the project, once, at the top.
 func builtinProject(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	p := DefaultProject()
-	var maint, home, lic, copyr starlark.Value = starlark.None, starlark.None, starlark.None, starlark.None
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs,
-		"name", &p.Name, "version_file?", &p.VersionFile, "arch?", &p.Arch, "maintainer?", &maint,
-		"homepage?", &home, "out?", &p.Out, "license?", &lic, "copyright?", &copyr); err != nil {
+		"name", &p.Name, "version_file?", &p.VersionFile, "arch?", &p.Arch, "maintainer??", &p.Maintainer,
+		"homepage??", &p.Homepage, "out?", &p.Out, "license??", &p.License, "copyright??", &p.Copyright); err != nil {
 		return nil, err
 	}
 	if PhaseOf(thread) != PhaseEval {
 		return nil, fmt.Errorf("project: call it at the top of BUILD.star")
 	}
-	for _, f := range []struct {
-		v   starlark.Value
-		dst *string
-		n   string
-	}{{maint, &p.Maintainer, "maintainer"}, {home, &p.Homepage, "homepage"}, {lic, &p.License, "license"}, {copyr, &p.Copyright, "copyright"}} {
-		if f.v == starlark.None {
-			continue
-		}
-		s, ok := starlark.AsString(f.v)
-		if !ok {
-			return nil, fmt.Errorf("project: %s: want a string, got %s", f.n, f.v.Type())
-		}
-		*f.dst = s
-	}
 	if p.Name == "" {
 		return nil, fmt.Errorf("project: name is empty")
 	}
-	for _, f := range []struct{ n, v string }{{"version_file", p.VersionFile}, {"out", p.Out}} {
-		c, err := ProjectPath(f.v)
+	for _, f := range []struct {
+		name string
+		path *string
+	}{{"version_file", &p.VersionFile}, {"out", &p.Out}} {
+		c, err := ProjectPath(*f.path)
 		if err != nil {
-			return nil, fmt.Errorf("project: %s: %v", f.n, err)
+			return nil, fmt.Errorf("project: %s: %v", f.name, err)
 		}
-		if f.n == "out" {
-			p.Out = c
-		} else {
-			p.VersionFile = c
-		}
+		*f.path = c
 	}
 	p.Pos = CallerPos(thread)
 	h := HostOf(thread)
@@ -78,11 +64,11 @@ func (h *Host) OutDir() string {
 func builtinSh(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var (
 		cmd     starlark.Value
-		cwd     starlark.Value = starlark.None
+		cwd     = "." // the project directory
 		env     *starlark.Dict
 		capture bool
 	)
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "cmd", &cmd, "cwd?", &cwd, "env?", &env, "capture?", &capture); err != nil {
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "cmd", &cmd, "cwd??", &cwd, "env?", &env, "capture?", &capture); err != nil {
 		return nil, err
 	}
 	if err := RequireRun(thread, "sh"); err != nil {
@@ -113,18 +99,11 @@ func builtinSh(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 	default:
 		return nil, fmt.Errorf("sh: cmd: want a string or a list, got %s", cmd.Type())
 	}
-	dir := h.Root
-	if cwd != starlark.None {
-		s, ok := starlark.AsString(cwd)
-		if !ok {
-			return nil, fmt.Errorf("sh: cwd: want a string")
-		}
-		c, err := ProjectPath(s)
-		if err != nil {
-			return nil, fmt.Errorf("sh: cwd: %v", err)
-		}
-		dir = filepath.Join(h.Root, c)
+	rel, err := ProjectPath(cwd)
+	if err != nil {
+		return nil, fmt.Errorf("sh: cwd: %v", err)
 	}
+	dir := filepath.Join(h.Root, rel)
 	environ := append([]string(nil), h.Env...)
 	if env != nil {
 		for _, it := range env.Items() {
@@ -172,20 +151,12 @@ func builtinSh(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 // the patterns, sorted. "*" matches within one path segment, "**" any number of segments.
 // .upds/, .git/ and the output directory are never matched.
 func builtinGlob(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var include, exclude starlark.Value = starlark.None, starlark.None
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "include", &include, "exclude?", &exclude); err != nil {
+	var include, exclude StringList
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "include", &include, "exclude??", &exclude); err != nil {
 		return nil, err
 	}
-	inc, err := Strings(include, "include")
-	if err != nil {
-		return nil, fmt.Errorf("glob: %v", err)
-	}
-	exc, err := Strings(exclude, "exclude")
-	if err != nil {
-		return nil, fmt.Errorf("glob: %v", err)
-	}
 	h := HostOf(thread)
-	files, err := Glob(h.FS, inc, exc, []string{".upds", ".git", h.Project.Out})
+	files, err := Glob(h.FS, include, exclude, []string{".upds", ".git", h.Project.Out})
 	if err != nil {
 		return nil, fmt.Errorf("glob: %v", err)
 	}
@@ -196,9 +167,28 @@ func builtinGlob(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	return starlark.NewList(vals), nil
 }
 
-// Strings reads a builtin argument that is None (no strings), one string, or an iterable of
-// strings; what names the argument in errors. Bindings use it for every list-of-strings parameter.
+// StringList is a builtin argument that is one string or an iterable of strings (None, or a
+// "name??" parameter given None, is no strings): the starlark.Unpacker of list-of-strings
+// parameters.
+type StringList []string
+
+// Unpack implements starlark.Unpacker.
+func (l *StringList) Unpack(v starlark.Value) error {
+	s, err := stringsOf(v)
+	*l = s
+	return err
+}
+
+// Strings reads a builtin argument as StringList does; what names the argument in errors.
 func Strings(v starlark.Value, what string) ([]string, error) {
+	s, err := stringsOf(v)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return s, nil
+}
+
+func stringsOf(v starlark.Value) ([]string, error) {
 	if l, ok := v.(*starlark.List); ok && l == nil {
 		return nil, nil // an optional list parameter that was not given
 	}
@@ -215,13 +205,13 @@ func Strings(v starlark.Value, what string) ([]string, error) {
 		for it.Next(&e) {
 			s, ok := starlark.AsString(e)
 			if !ok {
-				return nil, fmt.Errorf("%s: want strings, got %s", what, e.Type())
+				return nil, fmt.Errorf("want strings, got %s", e.Type())
 			}
 			out = append(out, s)
 		}
 		return out, nil
 	}
-	return nil, fmt.Errorf("%s: want a string or a list of strings, got %s", what, v.Type())
+	return nil, fmt.Errorf("want a string or a list of strings, got %s", v.Type())
 }
 
 // Glob matches project-relative patterns against fsys. Directories named in skip (relative to

@@ -666,8 +666,43 @@ func TestProjectDefaults(t *testing.T) {
 		t.Errorf("project = %+v", p)
 	}
 	for src, msg := range map[string]string{
-		`project(name = "x", out = "../x")`: `project: out: "../x" escapes the project root`,
-		`project(name = "")`:                "project: name is empty",
+		`project(name = "x", maintainer = 3)`: `project: for parameter "maintainer": got int, want string`,
+		`project(name = "x", out = "../x")`:   `project: out: "../x" escapes the project root`,
+		`project(name = "")`:                  "project: name is empty",
+	} {
+		if _, _, err := load(t, map[string]string{"BUILD.star": src}); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("%s: error %v, want %q", src, err, msg)
+		}
+	}
+}
+
+// TestNoneArguments: None is "not given" for glob's exclude, task's run and sh's cwd.
+func TestNoneArguments(t *testing.T) {
+	files := map[string]string{"BUILD.star": `
+print(glob(["*.txt"], exclude = None), glob("*.txt", exclude = "b.txt"))
+task("t", run = None)
+task("s", run = lambda ctx: print(sh("pwd", cwd = None, capture = True).strip() != ""))
+task("e", run = lambda ctx: sh("true", cwd = ""))
+`, "a.txt": "", "b.txt": ""}
+	b, out, err := load(t, files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); got != `["a.txt", "b.txt"] ["a.txt"]`+"\n" {
+		t.Errorf("glob printed %q", got)
+	}
+	if tk, _ := b.Host.Task("t"); tk.Run != nil {
+		t.Errorf("task(run = None) has a run function")
+	}
+	if err := b.NewRunner(RunOptions{}).Run(context.Background(), []string{"s"}); err != nil || !strings.HasSuffix(out.String(), "[s] True\n") {
+		t.Errorf("sh(cwd = None): %v\n%s", err, out.String())
+	}
+	if err := b.NewRunner(RunOptions{}).Run(context.Background(), []string{"e"}); err == nil || !strings.Contains(err.Error(), "sh: cwd: empty path") {
+		t.Errorf("sh(cwd = \"\"): %v", err)
+	}
+	for src, msg := range map[string]string{
+		`glob(["*"], exclude = [1])`: `glob: for parameter "exclude": want strings, got int`,
+		`task("t", run = 3)`:         `task: for parameter "run": got int, want callable`,
 	} {
 		if _, _, err := load(t, map[string]string{"BUILD.star": src}); err == nil || !strings.Contains(err.Error(), msg) {
 			t.Errorf("%s: error %v, want %q", src, err, msg)

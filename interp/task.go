@@ -65,11 +65,11 @@ func builtinTask(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	var (
 		name  string
 		deps  *starlark.List
-		run   starlark.Value = starlark.None
+		run   starlark.Callable
 		doc   string
 		steps *starlark.List
 	)
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "deps?", &deps, "run?", &run, "doc?", &doc, "steps?", &steps); err != nil {
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "deps?", &deps, "run??", &run, "doc?", &doc, "steps?", &steps); err != nil {
 		return nil, err
 	}
 	if PhaseOf(thread) != PhaseEval {
@@ -78,14 +78,7 @@ func builtinTask(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	if !validTaskName(name) {
 		return nil, fmt.Errorf("task: invalid name %q: use letters, digits, '-', '_', '.' and ':'", name)
 	}
-	t := &Task{Name: name, Doc: doc, Pos: CallerPos(thread)}
-	if run != starlark.None {
-		c, ok := run.(starlark.Callable)
-		if !ok {
-			return nil, fmt.Errorf("task %s: run must be a function, got %s", name, run.Type())
-		}
-		t.Run = c
-	}
+	t := &Task{Name: name, Doc: doc, Run: run, Pos: CallerPos(thread)}
 	if deps != nil {
 		for i := 0; i < deps.Len(); i++ {
 			d := deps.Index(i)
