@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -29,23 +30,26 @@ func newVersionCmd(g *globalFlags) *cobra.Command {
 }
 
 func newBumpCmd(g *globalFlags) *cobra.Command {
+	var names []string
+	for _, p := range version.Parts() {
+		names = append(names, string(p))
+	}
 	return &cobra.Command{
-		Use:       "bump major|minor|patch|revision",
+		Use:       "bump " + strings.Join(names, "|"),
 		Short:     "Increment a part of the project version and print the new version",
 		Long:      "Rewrite VERSION atomically (under a lock) with one part incremented; the parts after it are zeroed\nand the number of parts is kept: 1.9 -> minor -> 1.10, 1.4.2 -> major -> 2.0.0, 2.0.0 -> revision -> 2.0.0-1.",
 		Args:      cobra.ExactArgs(1),
-		ValidArgs: []string{"major", "minor", "patch", "revision"},
+		ValidArgs: names,
 		RunE: func(c *cobra.Command, args []string) error {
-			switch args[0] {
-			case "major", "minor", "patch", "revision":
-			default:
-				return usageErr("bump: %q is not one of major, minor, patch, revision", args[0])
+			part, err := version.ParsePart(args[0])
+			if err != nil {
+				return usageErr("bump: %q is not one of %s", args[0], strings.Join(names, ", "))
 			}
 			b, err := g.load(newOutput("none"))
 			if err != nil {
 				return err
 			}
-			_, nv, err := version.BumpFile(b.Host.FS, b.Host.Project.VersionFile, args[0])
+			_, nv, err := version.BumpFile(b.Host.FS, b.Host.Project.VersionFile, part)
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}

@@ -5,9 +5,10 @@ import (
 	"strings"
 )
 
-// Part names the component of a version that Bump increments. It is a string, so both the
-// constants and plain strings (from a command line or BUILD.star) can be passed to Bump.
-type Part = string
+// Part names the component of a version that Bump increments. Its values are the constants
+// below (ParsePart reads one from a command line); untyped string constants such as "minor"
+// can be passed where a Part is wanted.
+type Part string
 
 // The parts Bump accepts.
 const (
@@ -17,8 +18,48 @@ const (
 	Revision Part = "revision"
 )
 
+// parts is the one table of Parts, in order, with what each increments: the component at
+// index of the leading dotted numbers of the upstream version, or (index -1) the revision.
+var parts = []struct {
+	part  Part
+	index int
+}{{Major, 0}, {Minor, 1}, {Patch, 2}, {Revision, -1}}
+
 // Parts returns the parts Bump accepts, in order.
-func Parts() []Part { return []Part{Major, Minor, Patch, Revision} }
+func Parts() []Part {
+	out := make([]Part, len(parts))
+	for i, p := range parts {
+		out[i] = p.part
+	}
+	return out
+}
+
+// ParsePart returns the Part named s, or an error that lists the parts.
+func ParsePart(s string) (Part, error) {
+	if _, ok := Part(s).index(); !ok {
+		return "", fmt.Errorf("unknown part %q (want %s)", s, partList())
+	}
+	return Part(s), nil
+}
+
+// index is where the table says p is, and whether p is a Part at all.
+func (p Part) index() (int, bool) {
+	for _, e := range parts {
+		if e.part == p {
+			return e.index, true
+		}
+	}
+	return 0, false
+}
+
+// partList is "major, minor, patch or revision".
+func partList() string {
+	names := make([]string, len(parts))
+	for i, p := range parts {
+		names[i] = string(p.part)
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
 
 // Bump returns v with one part incremented. The result always sorts after v (Compare > 0);
 // when that cannot be achieved Bump returns an error instead.
@@ -34,26 +75,20 @@ func Parts() []Part { return []Part{Major, Minor, Patch, Revision} }
 // revision adds -1 when there is no revision, otherwise increments the last run of digits in
 // it (1 → 2, 0ubuntu1 → 0ubuntu2, 1~bpo12+1 → 1~bpo12+2), or appends 1 when it has no digits
 // (a → a1); the epoch and upstream version are kept.
-func Bump(v Version, part string) (Version, error) {
+func Bump(v Version, part Part) (Version, error) {
+	idx, ok := part.index()
+	if !ok {
+		return Version{}, fmt.Errorf("bump %s: unknown part %q (want %s)", v, part, partList())
+	}
 	var next Version
-	switch part {
-	case Major, Minor, Patch:
-		idx := 0
-		switch part {
-		case Minor:
-			idx = 1
-		case Patch:
-			idx = 2
-		}
+	if idx < 0 {
+		next = Version{Epoch: v.Epoch, Upstream: v.Upstream, Revision: bumpRevision(v.Revision)}
+	} else {
 		up, err := bumpUpstream(v.Upstream, idx)
 		if err != nil {
 			return Version{}, fmt.Errorf("bump %s of %s: %w", part, v, err)
 		}
 		next = Version{Epoch: v.Epoch, Upstream: up}
-	case Revision:
-		next = Version{Epoch: v.Epoch, Upstream: v.Upstream, Revision: bumpRevision(v.Revision)}
-	default:
-		return Version{}, fmt.Errorf("bump %s: unknown part %q (want major, minor, patch or revision)", v, part)
 	}
 	if Compare(next, v) <= 0 {
 		return Version{}, fmt.Errorf("bump %s of %s: the result %s would not sort after it; edit the version by hand", part, v, next)

@@ -1,10 +1,15 @@
 package version
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 func TestBump(t *testing.T) {
 	tests := []struct {
-		in, part, want string // want "" means an error
+		in   string
+		part Part
+		want string // want "" means an error
 	}{
 		{"1.9", "minor", "1.10"},
 		{"1.9", "major", "2.0"},
@@ -72,5 +77,25 @@ func TestBump(t *testing.T) {
 	}
 	if got, err := Bump(Version{Upstream: "abc"}, Revision); err != nil || got.String() != "abc-1" {
 		t.Errorf("Bump(abc, revision) = %s, %v; want abc-1", got, err)
+	}
+}
+
+func TestParsePart(t *testing.T) {
+	if got := fmt.Sprint(Parts()); got != "[major minor patch revision]" {
+		t.Errorf("Parts() = %s", got)
+	}
+	for _, p := range Parts() {
+		if got, err := ParsePart(string(p)); err != nil || got != p {
+			t.Errorf("ParsePart(%q) = %q, %v", p, got, err)
+		}
+	}
+	for _, s := range []string{"micro", "", "Major"} {
+		want := fmt.Sprintf("unknown part %q (want major, minor, patch or revision)", s)
+		if _, err := ParsePart(s); err == nil || err.Error() != want {
+			t.Errorf("ParsePart(%q) error = %v, want %q", s, err, want)
+		}
+	}
+	if _, err := Bump(MustParse("1.0"), "micro"); err == nil || err.Error() != `bump 1.0: unknown part "micro" (want major, minor, patch or revision)` {
+		t.Errorf("Bump(micro) error = %v", err)
 	}
 }

@@ -86,12 +86,12 @@ type BumpOptions struct {
 //   - A VERSION file that ReadFile rejects is never rewritten.
 //
 // Other filesystems get no lock; use BumpFileWith and BumpOptions.Mutex when that matters.
-func BumpFile(fsys afero.Fs, path, part string) (old, new Version, err error) {
+func BumpFile(fsys afero.Fs, path string, part Part) (old, new Version, err error) {
 	return BumpFileWith(fsys, path, part, BumpOptions{})
 }
 
 // BumpFileWith is BumpFile with options.
-func BumpFileWith(fsys afero.Fs, path, part string, opts BumpOptions) (old, new Version, err error) {
+func BumpFileWith(fsys afero.Fs, path string, part Part, opts BumpOptions) (old, new Version, err error) {
 	if opts.Mutex != nil {
 		opts.Mutex.Lock()
 		defer opts.Mutex.Unlock()

@@ -114,7 +114,10 @@ func filesystems(t *testing.T, content string) map[string]struct {
 func TestBumpFile(t *testing.T) {
 	for kind, fs := range filesystems(t, "2:1.9-3\n") {
 		t.Run(kind, func(t *testing.T) {
-			steps := []struct{ part, old, new string }{
+			steps := []struct {
+				part     Part
+				old, new string
+			}{
 				{Revision, "2:1.9-3", "2:1.9-4"},
 				{Minor, "2:1.9-4", "2:1.10"},
 				{Patch, "2:1.10", "2:1.10.1"},

@@ -76,7 +76,7 @@ func builtinBump(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 		return nil, err
 	}
 	h := interp.HostOf(thread)
-	_, nv, err := BumpFile(h.FS, h.Project.VersionFile, part)
+	_, nv, err := BumpFile(h.FS, h.Project.VersionFile, Part(part))
 	if err != nil {
 		return nil, fmt.Errorf("bump: %v", err)
 	}
