@@ -1,16 +1,18 @@
 package version
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 
 	"github.com/spf13/afero"
+
+	"github.com/upds/upds/interp/atomicfile"
 )
 
 // maxFileSize bounds what ReadFile reads: a VERSION file is one short line.
@@ -106,7 +108,7 @@ func BumpFileWith(fsys afero.Fs, path string, part Part, opts BumpOptions) (old,
 			return Version{}, Version{}, fmt.Errorf("bump %s: %w", path, err)
 		}
 		defer unlock()
-		removeStaleTemps(fsys, path)
+		atomicfile.RemoveStale(fsys, path) // best effort: a leftover does no harm but clutter
 	}
 	old, err = ReadFile(fsys, path)
 	if err != nil {
@@ -116,72 +118,14 @@ func BumpFileWith(fsys afero.Fs, path string, part Part, opts BumpOptions) (old,
 	if err != nil {
 		return Version{}, Version{}, fmt.Errorf("%s: %w", path, err)
 	}
-	if err := writeAtomic(fsys, path, []byte(new.String()+"\n"), osBacked); err != nil {
-		return Version{}, Version{}, err
-	}
-	return old, new, nil
-}
-
-// tempPattern names the temporary files of writeAtomic; removeStaleTemps matches it.
-func tempPattern(path string) string { return "." + filepath.Base(path) + ".tmp-" }
-
-// writeAtomic replaces path with data: a temporary file in the same directory, synced, renamed.
-func writeAtomic(fsys afero.Fs, path string, data []byte, syncDir bool) (err error) {
-	mode := os.FileMode(0o644)
+	mode := fs.FileMode(0o644)
 	if fi, err := fsys.Stat(path); err == nil {
 		mode = fi.Mode().Perm()
 	}
-	dir := filepath.Dir(path)
-	f, err := afero.TempFile(fsys, dir, tempPattern(path)+"*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	if err := atomicfile.WriteFile(fsys, path, []byte(new.String()+"\n"), mode); err != nil {
+		return Version{}, Version{}, fmt.Errorf("bump %s: %w", path, err)
 	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			fsys.Remove(tmp)
-		}
-	}()
-	if _, err := io.Copy(f, bytes.NewReader(data)); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: sync: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err := fsys.Chmod(tmp, mode); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err := fsys.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if syncDir {
-		d, err := fsys.Open(dir)
-		if err != nil {
-			return fmt.Errorf("write %s: sync directory: %w", path, err)
-		}
-		defer d.Close()
-		if err := d.Sync(); err != nil {
-			return fmt.Errorf("write %s: sync directory: %w", path, err)
-		}
-	}
-	return nil
-}
-
-// removeStaleTemps deletes temporary files left by a writer that died before its rename.
-// Called only under the file lock, when no other writer can be between TempFile and Rename.
-func removeStaleTemps(fsys afero.Fs, path string) {
-	matches, err := afero.Glob(fsys, filepath.Join(filepath.Dir(path), tempPattern(path)+"*"))
-	if err != nil {
-		return
-	}
-	for _, m := range matches {
-		fsys.Remove(m)
-	}
+	return old, new, nil
 }
 
 // osFile returns the *os.File behind an afero.File, unwrapping afero.BasePathFs files, or nil.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/spf13/afero"
 )
@@ -172,6 +173,47 @@ func TestBumpFileKilledWriter(t *testing.T) {
 	}
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
 		t.Errorf("stale temporary file still there: %v", err)
+	}
+}
+
+// TestBumpFileKill9 kills (SIGKILL) a process in the middle of bumping, again and again: the
+// file always holds a valid version, a bump after that succeeds and leaves no temporary file.
+func TestBumpFileKill9(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "VERSION")
+	if err := os.WriteFile(path, []byte("1.0.0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestBumpFileHelper$", "-test.count=1")
+		cmd.Env = append(os.Environ(), helperEnv+"=os:"+dir+":1000000")
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 1)
+		out.Read(buf) // the first bump is done: the helper is in its loop
+		time.Sleep(time.Duration(5+7*i) * time.Millisecond)
+		cmd.Process.Kill()
+		cmd.Wait()
+		if _, err := ReadFile(afero.NewOsFs(), path); err != nil {
+			t.Fatalf("after kill %d: %v", i, err)
+		}
+	}
+	before, err := ReadFile(afero.NewOsFs(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale, _ := filepath.Glob(filepath.Join(dir, ".VERSION.tmp-*"))
+	t.Logf("after 5 kills: VERSION %s, %d temporary file(s) left", before, len(stale))
+	if old, _, err := BumpFile(afero.NewOsFs(), path, Patch); err != nil || Compare(old, before) != 0 {
+		t.Fatalf("BumpFile after the kills: %s, %v; want old %s", old, err, before)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".VERSION.tmp-*")); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
 	}
 }
 
