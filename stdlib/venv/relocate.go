@@ -16,6 +16,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/upds/upds/interp/atomicfile"
 )
 
 // maxShebang is the longest "#!" line Linux runs (BINPRM_BUF_SIZE 128 including the newline);
@@ -530,25 +532,31 @@ func (r *relocator) stripELF() error {
 		if typ == elf.ET_DYN {
 			args = append(args, "--strip-unneeded")
 		}
-		tmp := p + ".upds-strip"
-		cmd := exec.CommandContext(r.ctx, stripBin, append(args, "-o", tmp, p)...)
-		cmd.Env = scrubbedEnv("", "")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			os.Remove(tmp)
-			return fmt.Errorf("strip %s: %v: %s", rp, err, strings.TrimSpace(string(out)))
-		}
-		info, err := os.Stat(p)
-		if err != nil {
-			return err
-		}
-		if err := os.Chmod(tmp, info.Mode().Perm()); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, p); err != nil {
-			return err
+		if err := stripFile(r.ctx, stripBin, args, p); err != nil {
+			return fmt.Errorf("strip %s: %w", rp, err)
 		}
 		fmt.Fprintf(r.log, "stripped %s\n", rp)
 		r.modified[rp] = true
 	}
 	return nil
+}
+
+// stripFile runs strip with args on p, writing its output to an atomicfile that replaces p
+// (with p's mode) only when strip succeeds. strip writes into the file it is given with -o.
+func stripFile(ctx context.Context, stripBin string, args []string, p string) error {
+	info, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	f, err := atomicfile.Create(nil, p, info.Mode().Perm())
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	cmd := exec.CommandContext(ctx, stripBin, append(args, "-o", f.Name(), p)...)
+	cmd.Env = scrubbedEnv("", "")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
+	}
+	return f.Commit()
 }

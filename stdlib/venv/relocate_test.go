@@ -2,7 +2,9 @@ package venv
 
 import (
 	"bytes"
+	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -47,5 +49,37 @@ func TestRelocateRefusesBinaryLeak(t *testing.T) {
 	cfg, _ := os.ReadFile(filepath.Join(root, "pyvenv.cfg"))
 	if string(cfg) != "home = /usr/bin\n" {
 		t.Errorf("pyvenv.cfg = %q", cfg)
+	}
+}
+
+// TestStripFile: a stripped file replaces the original with its mode; a file strip rejects
+// is left as it was; no temporary file remains either way.
+func TestStripFile(t *testing.T) {
+	stripBin, err := exec.LookPath("strip")
+	if err != nil {
+		t.Fatal("strip is not installed: run .ci/install-deps (binutils)")
+	}
+	dir := t.TempDir()
+	exe, err := os.ReadFile("/usr/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, text := filepath.Join(dir, "tool"), filepath.Join(dir, "notes.txt")
+	os.WriteFile(bin, exe, 0o751)
+	os.WriteFile(text, []byte("not an object\n"), 0o640)
+	if err := stripFile(context.Background(), stripBin, []string{"--remove-section=.comment"}, bin); err != nil {
+		t.Fatalf("strip %s: %v", bin, err)
+	}
+	if fi, err := os.Stat(bin); err != nil || fi.Mode().Perm() != 0o751 {
+		t.Errorf("stripped file: %v, %v; want mode 0751", fi.Mode(), err)
+	}
+	if err := stripFile(context.Background(), stripBin, nil, text); err == nil {
+		t.Errorf("strip of a text file succeeded")
+	}
+	if b, _ := os.ReadFile(text); string(b) != "not an object\n" {
+		t.Errorf("failed strip changed the file: %q", b)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 2 {
+		t.Errorf("files left: %v", ents)
 	}
 }
