@@ -194,64 +194,108 @@ func build(ctx context.Context, s Spec, stagingDir string, log io.Writer, opts b
 	if _, _, err := py.pipCommand("", opts.pipFromWheel); err != nil {
 		return fail(err)
 	}
-
-	if err := os.MkdirAll(stagingDir, 0o755); err != nil {
-		return fail(err)
-	}
-	staging, err := filepath.EvalSymlinks(stagingDir)
+	st, err := newStaging(stagingDir, s.Name)
 	if err != nil {
 		return fail(err)
 	}
-	if staging, err = filepath.Abs(staging); err != nil {
-		return fail(err)
-	}
-	work, err := os.MkdirTemp(staging, s.Name+"-work-")
-	if err != nil {
-		return fail(err)
-	}
-	defer os.RemoveAll(work)
-	venvDir, err := os.MkdirTemp(staging, s.Name+"-venv-")
-	if err != nil {
-		return fail(err)
-	}
+	defer os.RemoveAll(st.work)
 	defer func() {
 		if err != nil {
-			os.RemoveAll(venvDir)
+			os.RemoveAll(st.venv)
 		}
 	}()
-	home, tmp := filepath.Join(work, "home"), filepath.Join(work, "tmp")
-	for _, d := range []string{home, tmp} {
-		if err := os.Mkdir(d, 0o700); err != nil {
-			return fail(err)
-		}
-	}
-	env := scrubbedEnv(home, tmp)
 
 	// 1. The venv itself. MkdirTemp created the directory; venv fills it.
 	// Always --without-pip: ensurepip would install and byte-compile pip and setuptools (3 s);
 	// installing the same wheels with --no-compile below takes a fraction of that.
-	args := []string{"-I", "-m", "venv", "--prompt", s.Name, "--without-pip", venvDir}
+	args := []string{"-I", "-m", "venv", "--prompt", s.Name, "--without-pip", st.venv}
 	fmt.Fprintf(log, "+ %s %s\n", py.Real, strings.Join(args, " "))
-	if err := run(ctx, py.Real, args, env, work, log); err != nil {
+	if err := run(ctx, py.Real, args, st.env, st.work, log); err != nil {
 		return fail(fmt.Errorf("create venv: %w", err))
 	}
-
-	// 2. pip install: the system pip, run for the venv's interpreter.
-	pipBin, pipInstall, err := py.pipCommand(filepath.Join(venvDir, "bin", "python"), opts.pipFromWheel)
-	if err != nil {
+	// 2. pip install.
+	if err := s.pipInstall(ctx, py, in, st, log, opts); err != nil {
 		return fail(err)
+	}
+	// 3. Relocate and check.
+	res = &Result{Dir: st.venv, Into: s.into(), Python: py.Real, PythonPackage: py.Package()}
+	r := &relocator{root: st.venv, into: res.Into, python: py.Real, forbidden: []string{st.venv, st.work},
+		strip: !s.KeepSymbols, ctx: ctx, log: log}
+	if err := r.run(); err != nil {
+		return fail(err)
+	}
+	res.ArchSpecific = len(r.elfFiles) > 0
+	if res.SharedLibDepends, err = sharedLibDepends(ctx, st.venv, r.elfFiles, py); err != nil {
+		return fail(err)
+	}
+	res.Postinst, res.Prerm = maintainerScripts(s.Name, res.Into, py)
+	return res, nil
+}
+
+// staging is where one build works: the venv being built and a work directory (pip's HOME and
+// TMPDIR), both new private directories under the staging directory.
+type staging struct {
+	work, venv string
+	env        []string // the scrubbed environment of every command, with the work dir's HOME and TMPDIR
+}
+
+// newStaging creates the directories of a build of the venv name under stagingDir. On failure
+// nothing it created is left.
+func newStaging(stagingDir, name string) (st *staging, err error) {
+	if err := os.MkdirAll(stagingDir, 0o755); err != nil {
+		return nil, err
+	}
+	dir, err := filepath.EvalSymlinks(stagingDir)
+	if err != nil {
+		return nil, err
+	}
+	if dir, err = filepath.Abs(dir); err != nil {
+		return nil, err
+	}
+	st = &staging{}
+	if st.work, err = os.MkdirTemp(dir, name+"-work-"); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(st.work)
+			if st.venv != "" {
+				os.RemoveAll(st.venv)
+			}
+		}
+	}()
+	if st.venv, err = os.MkdirTemp(dir, name+"-venv-"); err != nil {
+		return nil, err
+	}
+	home, tmp := filepath.Join(st.work, "home"), filepath.Join(st.work, "tmp")
+	for _, d := range []string{home, tmp} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	st.env = scrubbedEnv(home, tmp)
+	return st, nil
+}
+
+// pipInstall installs into the staging venv, with the system pip run for the venv's
+// interpreter: pip and setuptools from ensurepip's wheels (WithPip), then the requirements,
+// the pyproject dependencies and what PipArgs name.
+func (s *Spec) pipInstall(ctx context.Context, py *interpreter, in *inputs, st *staging, log io.Writer, opts buildOptions) error {
+	pipBin, pipInstall, err := py.pipCommand(filepath.Join(st.venv, "bin", "python"), opts.pipFromWheel)
+	if err != nil {
+		return err
 	}
 	pipInstall = append(pipInstall, "install", "--no-input", "--disable-pip-version-check", "--no-cache-dir",
 		"--no-compile", "--no-warn-script-location")
 	if s.WithPip {
 		if len(py.Ensurepip) == 0 {
-			return fail(fmt.Errorf("with pip: no pip wheel for ensurepip (install python3-pip-whl)"))
+			return fmt.Errorf("with pip: no pip wheel for ensurepip (install python3-pip-whl)")
 		}
 		args := append(append(append([]string(nil), pipInstall...), "--no-index", "--no-deps"), py.Ensurepip...)
 		fmt.Fprintf(log, "+ %s %s\n", pipBin, strings.Join(args, " "))
 		tail := &tailWriter{}
-		if err := run(ctx, pipBin, args, env, work, io.MultiWriter(log, tail)); err != nil {
-			return fail(fmt.Errorf("install pip: %s", tail.reason(err)))
+		if err := run(ctx, pipBin, args, st.env, st.work, io.MultiWriter(log, tail)); err != nil {
+			return fmt.Errorf("install pip: %s", tail.reason(err))
 		}
 	}
 	pip := append([]string(nil), pipInstall...)
@@ -261,37 +305,22 @@ func build(ctx context.Context, s Spec, stagingDir string, log io.Writer, opts b
 	for _, c := range s.Constraints {
 		pip = append(pip, "-c", c)
 	}
-	if s.Pyproject != "" {
-		if len(in.deps) > 0 {
-			reqFile := filepath.Join(work, "pyproject-dependencies.txt")
-			if err := os.WriteFile(reqFile, []byte(strings.Join(in.deps, "\n")+"\n"), 0o644); err != nil {
-				return fail(err)
-			}
-			pip = append(pip, "-r", reqFile)
+	if s.Pyproject != "" && len(in.deps) > 0 {
+		reqFile := filepath.Join(st.work, "pyproject-dependencies.txt")
+		if err := os.WriteFile(reqFile, []byte(strings.Join(in.deps, "\n")+"\n"), 0o644); err != nil {
+			return err
 		}
+		pip = append(pip, "-r", reqFile)
 	}
 	pip = append(pip, s.PipArgs...)
 	if len(in.deps) > 0 || len(s.Requirements) > 0 || hasPositional(s.PipArgs) {
 		fmt.Fprintf(log, "+ %s %s\n", pipBin, strings.Join(pip, " "))
 		tail := &tailWriter{}
-		if err := run(ctx, pipBin, pip, env, s.ProjectDir, io.MultiWriter(log, tail)); err != nil {
-			return fail(fmt.Errorf("pip install: %s", tail.reason(err)))
+		if err := run(ctx, pipBin, pip, st.env, s.ProjectDir, io.MultiWriter(log, tail)); err != nil {
+			return fmt.Errorf("pip install: %s", tail.reason(err))
 		}
 	}
-
-	// 3. Relocate and check.
-	res = &Result{Dir: venvDir, Into: s.into(), Python: py.Real, PythonPackage: py.Package()}
-	r := &relocator{root: venvDir, into: res.Into, python: py.Real, forbidden: []string{venvDir, work},
-		strip: !s.KeepSymbols, ctx: ctx, log: log}
-	if err := r.run(); err != nil {
-		return fail(err)
-	}
-	res.ArchSpecific = len(r.elfFiles) > 0
-	if res.SharedLibDepends, err = sharedLibDepends(ctx, venvDir, r.elfFiles, py); err != nil {
-		return fail(err)
-	}
-	res.Postinst, res.Prerm = maintainerScripts(s.Name, res.Into, py)
-	return res, nil
+	return nil
 }
 
 func run(ctx context.Context, bin string, args, env []string, dir string, out io.Writer) error {
