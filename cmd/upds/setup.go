@@ -152,14 +152,7 @@ func printSetupResult(w io.Writer, r *setup.Result, prefix bool) {
 		fmt.Fprintf(w, "%ssource  %s %s\n", p, r.SourcePath, state(r.SourceWritten))
 	}
 	for _, ch := range r.Changes {
-		switch ch.Action {
-		case "installed":
-			fmt.Fprintf(w, "%sinstalled  %s %s\n", p, ch.Package, ch.New)
-		case "removed":
-			fmt.Fprintf(w, "%sremoved    %s %s\n", p, ch.Package, ch.Old)
-		default:
-			fmt.Fprintf(w, "%s%-10s %s %s -> %s\n", p, ch.Action, ch.Package, ch.Old, ch.New)
-		}
+		fmt.Fprintf(w, "%s%-10s %s %s\n", p, ch.Action, ch.Package, ch.Versions())
 	}
 	for _, ro := range r.Roles {
 		fmt.Fprintf(w, "%srole       %s %s\n", p, ro.Package, ro.Version)

@@ -28,10 +28,66 @@ type Options struct {
 
 // Change is one package that the run installed, upgraded, downgraded or removed.
 type Change struct {
-	Action  string `json:"action"` // installed | upgraded | downgraded | removed
+	Action  Action `json:"action"`
 	Package string `json:"package"`
 	Old     string `json:"old,omitempty"`
 	New     string `json:"new,omitempty"`
+}
+
+// Action is what a run did to a package. It is the word the script reports it with, and
+// what JSON output shows.
+type Action string
+
+// The actions of a Change.
+const (
+	Installed  Action = "installed"
+	Upgraded   Action = "upgraded"
+	Downgraded Action = "downgraded"
+	Removed    Action = "removed"
+)
+
+// actions is the one table of Actions: which versions a Change of each names. The script's
+// report line gives them after the package: "VERSION", or "OLD -> NEW" when there are both.
+var actions = map[Action]struct{ old, new bool }{
+	Installed:  {new: true},
+	Upgraded:   {old: true, new: true},
+	Downgraded: {old: true, new: true},
+	Removed:    {old: true},
+}
+
+// parseChange reads a report line of the script split into fields ("installed NAME VERSION",
+// "upgraded NAME OLD -> NEW"), or returns false when it is not one.
+func parseChange(f []string) (Change, bool) {
+	k, ok := actions[Action(f[0])]
+	c := Change{Action: Action(f[0])}
+	switch {
+	case !ok:
+		return Change{}, false
+	case k.old && k.new && len(f) == 5:
+		c.Package, c.Old, c.New = f[1], f[2], f[4]
+	case k.old != k.new && len(f) == 3:
+		c.Package = f[1]
+		if k.old {
+			c.Old = f[2]
+		} else {
+			c.New = f[2]
+		}
+	default:
+		return Change{}, false
+	}
+	return c, true
+}
+
+// Versions is how the change reads after its package: "NEW", "OLD" or "OLD -> NEW".
+func (c Change) Versions() string {
+	k := actions[c.Action]
+	switch {
+	case k.old && !k.new:
+		return c.Old
+	case k.new && !k.old:
+		return c.New
+	}
+	return c.Old + " -> " + c.New
 }
 
 // Role is a role package and the version installed after the run.
@@ -80,6 +136,10 @@ func ParseOutput(host string, out []byte) *Result {
 		if len(f) == 0 {
 			continue
 		}
+		if c, ok := parseChange(f); ok {
+			r.Changes = append(r.Changes, c)
+			continue
+		}
 		switch {
 		case f[0] == "key" && len(f) >= 3:
 			r.KeyPath, r.KeyWritten = f[1], f[2] == "written"
@@ -88,14 +148,6 @@ func ParseOutput(host string, out []byte) *Result {
 			}
 		case f[0] == "source" && len(f) >= 3:
 			r.SourcePath, r.SourceWritten = f[1], f[2] == "written"
-		case (f[0] == "installed" || f[0] == "removed") && len(f) == 3:
-			c := Change{Action: f[0], Package: f[1], New: f[2]}
-			if f[0] == "removed" {
-				c.Old, c.New = f[2], ""
-			}
-			r.Changes = append(r.Changes, c)
-		case (f[0] == "upgraded" || f[0] == "downgraded") && len(f) == 5:
-			r.Changes = append(r.Changes, Change{Action: f[0], Package: f[1], Old: f[2], New: f[4]})
 		case f[0] == "role" && len(f) >= 2:
 			ro := Role{Package: f[1]}
 			if len(f) >= 3 {

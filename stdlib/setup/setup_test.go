@@ -2,6 +2,7 @@ package setup
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -181,5 +182,18 @@ done
 	}
 	if r := ParseOutput("h", []byte("key a unchanged (fingerprint X)\nnothing to do\n")); !r.NothingToDo {
 		t.Error("nothing to do not parsed")
+	}
+	for i, v := range []string{"1.9.0", "1.0 -> 1.1", "2.0 -> 1.0", "3"} {
+		if got := r.Changes[i].Versions(); got != v {
+			t.Errorf("change %d Versions() = %q, want %q", i, got, v)
+		}
+	}
+	// Lines with the wrong number of fields are not changes.
+	if r := ParseOutput("h", []byte("installed app\nupgraded lib 1.0 1.1\nremoved a b c\nreinstalled x 1\n")); len(r.Changes) != 0 {
+		t.Errorf("changes %+v", r.Changes)
+	}
+	b, _ := json.Marshal(r.Changes[1])
+	if string(b) != `{"action":"upgraded","package":"lib","old":"1.0","new":"1.1"}` {
+		t.Errorf("JSON %s", b)
 	}
 }
