@@ -7,9 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/upds/upds/interp/parallel"
 	"github.com/upds/upds/stdlib/repo"
 	"github.com/upds/upds/stdlib/sshconn"
-	"golang.org/x/sync/errgroup"
 )
 
 // DefaultTimeout bounds the work on one host (connect, handshake, dpkg-query).
@@ -93,35 +93,35 @@ func Run(ctx context.Context, hosts []string, ix *repo.Index, opt Options) []Row
 		}
 		return Compare(LocalHost, inst, ix)
 	}
-	res := make([][]Row, len(hosts))
-	var g errgroup.Group
-	if opt.Parallel > 0 {
-		g.SetLimit(opt.Parallel)
+	limit := opt.Parallel
+	if limit <= 0 {
+		limit = len(hosts)
 	}
-	for i, h := range hosts {
-		g.Go(func() error {
-			hctx, cancel := context.WithTimeout(ctx, timeout)
-			defer cancel()
-			so := opt.SSH
-			if so.Timeout <= 0 || so.Timeout > timeout {
-				so.Timeout = timeout
-			}
-			inst, err := CollectSSH(hctx, h, so)
-			if err != nil {
-				if hctx.Err() != nil && ctx.Err() == nil && !strings.Contains(err.Error(), "deadline") {
-					err = fmt.Errorf("%w (timed out after %s)", err, timeout)
-				}
-				res[i] = []Row{{Host: h, Status: Unreachable, Error: err.Error()}}
-				return nil // an unreachable host is a row, not a reason to stop the others
-			}
-			res[i] = Compare(h, inst, ix)
-			return nil
-		})
-	}
-	g.Wait()
+	// Every host gets its rows, also after ctx is cancelled (its query fails at once): the
+	// loop itself is not cancelled, and no call returns an error.
+	res, _ := parallel.Map(context.WithoutCancel(ctx), len(hosts), limit, func(_ context.Context, i int) ([]Row, error) {
+		return collectHost(ctx, hosts[i], ix, opt.SSH, timeout), nil
+	})
 	rows := []Row{}
 	for _, r := range res {
 		rows = append(rows, r...)
 	}
 	return rows
+}
+
+// collectHost audits one host within timeout: its rows, or one Unreachable row with the reason.
+func collectHost(ctx context.Context, h string, ix *repo.Index, so sshconn.Options, timeout time.Duration) []Row {
+	hctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if so.Timeout <= 0 || so.Timeout > timeout {
+		so.Timeout = timeout
+	}
+	inst, err := CollectSSH(hctx, h, so)
+	if err != nil {
+		if hctx.Err() != nil && ctx.Err() == nil && !strings.Contains(err.Error(), "deadline") {
+			err = fmt.Errorf("%w (timed out after %s)", err, timeout)
+		}
+		return []Row{{Host: h, Status: Unreachable, Error: err.Error()}}
+	}
+	return Compare(h, inst, ix)
 }

@@ -12,8 +12,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/upds/upds/interp/parallel"
 	"github.com/upds/upds/stdlib/sshconn"
-	"golang.org/x/sync/errgroup"
 )
 
 // Options configure a run of the setup script.
@@ -212,30 +212,26 @@ type Host struct {
 	Target sshconn.Target
 }
 
-// RunHosts sets up every host over SSH in parallel (at most parallel at once; 0 means
+// RunHosts sets up every host over SSH in parallel (at most limit at once; 0 means
 // all) and returns one Result per host, in the order given. A host that cannot be
 // reached, or whose host key is unknown, gets a Result with Err set; the others go on.
-func RunHosts(ctx context.Context, hosts []Host, ssho sshconn.Options, parallel int, s Source, opt Options) []*Result {
-	res := make([]*Result, len(hosts))
-	var g errgroup.Group
-	if parallel > 0 {
-		g.SetLimit(parallel)
+func RunHosts(ctx context.Context, hosts []Host, ssho sshconn.Options, limit int, s Source, opt Options) []*Result {
+	if limit <= 0 {
+		limit = len(hosts)
 	}
-	for i, h := range hosts {
-		g.Go(func() error {
-			c, err := sshconn.Dial(ctx, h.Target, ssho)
-			if err != nil {
-				res[i] = &Result{Host: h.Name, Err: err, Error: err.Error()}
-				return nil // a host that fails has its Result; the others go on
-			}
-			defer c.Close()
-			o := opt
-			o.Log = nil // interleaved logs of several hosts are unreadable: keep each in its Result
-			res[i] = RunSSH(ctx, h.Name, c, c.User() != "root", s, o)
-			return nil
-		})
-	}
-	g.Wait()
+	// Every host gets its Result, also after ctx is cancelled (its Dial fails at once): the
+	// loop itself is not cancelled, and no call returns an error.
+	res, _ := parallel.Map(context.WithoutCancel(ctx), len(hosts), limit, func(_ context.Context, i int) (*Result, error) {
+		h := hosts[i]
+		c, err := sshconn.Dial(ctx, h.Target, ssho)
+		if err != nil {
+			return &Result{Host: h.Name, Err: err, Error: err.Error()}, nil
+		}
+		defer c.Close()
+		o := opt
+		o.Log = nil // interleaved logs of several hosts are unreadable: keep each in its Result
+		return RunSSH(ctx, h.Name, c, c.User() != "root", s, o), nil
+	})
 	return res
 }
 
