@@ -18,7 +18,7 @@ func newCleanCmd(g *globalFlags) *cobra.Command {
 --cache-only keeps dist/.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			b, err := g.load(newOutput("none"))
+			b, err := g.load(newOutput(progressNone))
 			if err != nil {
 				return err
 			}

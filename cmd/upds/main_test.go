@@ -179,3 +179,13 @@ task("all", deps = ["long", "other"])
 		t.Fatalf("a child is left running: %s", out)
 	}
 }
+
+func TestParseProgress(t *testing.T) {
+	// The tests' stderr is not a terminal: auto is plain. Unknown values are plain too.
+	for flag, want := range map[string]progressMode{"auto": progressPlain, "plain": progressPlain, "none": progressNone,
+		"live": progressPlain, "bogus": progressPlain} {
+		if got := parseProgress(flag); got != want {
+			t.Errorf("parseProgress(%q) = %d, want %d", flag, got, want)
+		}
+	}
+}

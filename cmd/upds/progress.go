@@ -14,10 +14,37 @@ import (
 	"github.com/upds/upds/interp"
 )
 
+// progressMode is how a run shows its progress on stderr.
+type progressMode int
+
+const (
+	progressPlain progressMode = iota // a line per finished, failed or cancelled action, a summary
+	progressLive                      // the same with a status line redrawn on a terminal
+	progressNone                      // nothing but the tasks' own output
+)
+
+// progressFlags is the one table of the --progress values that name a mode; auto is live when
+// stderr is a terminal and plain otherwise (parseProgress).
+var progressFlags = map[string]progressMode{"plain": progressPlain, "none": progressNone}
+
+// parseProgress turns the --progress flag into a mode. An unknown value gives plain.
+func parseProgress(flag string) progressMode {
+	if flag == "auto" {
+		if term.IsTerminal(int(os.Stderr.Fd())) && os.Getenv("TERM") != "dumb" {
+			return progressLive
+		}
+		return progressPlain
+	}
+	if m, ok := progressFlags[flag]; ok {
+		return m
+	}
+	return progressPlain
+}
+
 // output shows a run: task output lines, and either a live status line (a terminal), plain
 // progress lines, or nothing. It is the interp.Reporter of the run.
 type output struct {
-	mode      string // live, plain, none
+	mode      progressMode
 	mu        sync.Mutex
 	w         io.Writer // stderr
 	running   map[string]time.Time
@@ -32,18 +59,7 @@ type output struct {
 	quit      chan struct{}
 }
 
-func newOutput(progress string) *output {
-	mode := progress
-	switch progress {
-	case "auto":
-		mode = "plain"
-		if term.IsTerminal(int(os.Stderr.Fd())) && os.Getenv("TERM") != "dumb" {
-			mode = "live"
-		}
-	case "plain", "none":
-	default:
-		mode = "plain"
-	}
+func newOutput(mode progressMode) *output {
 	return &output{mode: mode, w: os.Stderr, running: map[string]time.Time{}}
 }
 
@@ -67,7 +83,7 @@ func (o *output) stderr() io.Writer { return lineWriter{o, os.Stderr} }
 
 func (o *output) start() {
 	o.begin = time.Now()
-	if o.mode != "live" {
+	if o.mode != progressLive {
 		return
 	}
 	o.tick = time.NewTicker(100 * time.Millisecond)
@@ -95,7 +111,7 @@ func (o *output) stop(err error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.clear()
-	if o.mode == "none" {
+	if o.mode == progressNone {
 		return
 	}
 	el := time.Since(o.begin).Round(time.Millisecond)
@@ -127,13 +143,13 @@ func (o *output) Event(e interp.Event) {
 		if e.Cached {
 			o.cached++
 		}
-		if o.mode == "plain" {
+		if o.mode == progressPlain {
 			how := "done"
 			if e.Cached {
 				how = "cached"
 			}
 			fmt.Fprintf(o.w, "upds: %s: %s in %s\n", e.Name, how, e.Elapsed.Round(time.Millisecond))
-		} else if o.mode == "live" {
+		} else if o.mode == progressLive {
 			o.clear()
 			how := "✓"
 			if e.Cached {
@@ -152,7 +168,7 @@ func (o *output) Event(e interp.Event) {
 		} else {
 			o.cancelled++
 		}
-		if o.mode != "none" {
+		if o.mode != progressNone {
 			o.clear()
 			fmt.Fprintf(o.w, "upds: %s: %s after %s\n", e.Name, how, e.Elapsed.Round(time.Millisecond))
 			o.draw()
@@ -169,7 +185,7 @@ func (o *output) clear() {
 }
 
 func (o *output) draw() {
-	if o.mode != "live" || o.begin.IsZero() || o.quit == nil {
+	if o.mode != progressLive || o.begin.IsZero() || o.quit == nil {
 		return
 	}
 	select {

@@ -83,7 +83,7 @@ independent dependencies run in parallel (-j). Tasks named on the command line r
 given order, so "upds run bump-minor build" builds the bumped version.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			out := newOutput(g.progress)
+			out := newOutput(parseProgress(g.progress))
 			b, err := g.load(out)
 			if err != nil {
 				return err
@@ -95,7 +95,7 @@ given order, so "upds run bump-minor build" builds the bumped version.`,
 			out.start()
 			err = r.Run(c.Context(), args)
 			out.stop(err)
-			if err == nil && out.mode != "none" {
+			if err == nil && out.mode != progressNone {
 				// Say where the files went.
 				seen := map[string]bool{}
 				for _, name := range args {
@@ -122,7 +122,7 @@ func newTasksCmd(g *globalFlags) *cobra.Command {
 		Short: "List the tasks of BUILD.star with their descriptions",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			out := newOutput("none")
+			out := newOutput(progressNone)
 			b, err := g.load(out)
 			if err != nil {
 				return err

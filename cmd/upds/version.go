@@ -15,7 +15,7 @@ func newVersionCmd(g *globalFlags) *cobra.Command {
 		Short: "Print the project version (the VERSION file)",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			b, err := g.load(newOutput("none"))
+			b, err := g.load(newOutput(progressNone))
 			if err != nil {
 				return err
 			}
@@ -45,7 +45,7 @@ func newBumpCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return usageErr("bump: %q is not one of %s", args[0], strings.Join(names, ", "))
 			}
-			b, err := g.load(newOutput("none"))
+			b, err := g.load(newOutput(progressNone))
 			if err != nil {
 				return err
 			}
