@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/upds/upds/stdlib/repo"
+	"github.com/upds/upds/stdlib/setup"
 	"github.com/upds/upds/stdlib/sshconn/sshtest"
 )
 
@@ -145,88 +146,133 @@ func TestServersEndToEnd(t *testing.T) {
 		t.Fatal("installs packages with dpkg and apt-get: run the tests as root, as .ci/run does")
 	}
 	start := time.Now()
-	const app, role = "upds-audit-test-app", "upds-audit-test-role"
-	t.Cleanup(func() { exec.Command("dpkg", "-P", role, app).Run() })
-	name := fmt.Sprintf("upds-audit-test-%d", os.Getpid())
-	proj := project(t, map[string]string{"BUILD.star": serversBuild, "VERSION": "1.9.0\n", "src/hello.txt": "hello\n"})
-	dist := func(pkg, ver string) string { return filepath.Join(proj, "dist", pkg+"_"+ver+"_all.deb") }
-	if r := upds(t, proj, "run", "build"); r.code != 0 {
-		t.Fatalf("build: exit %d\n%s", r.code, r.stderr)
-	}
-	// A role package without contents is lintian-clean.
-	web := dist("upds-audit-test-web", "1.9.0")
-	if got := sh(t, proj, "dpkg-deb --field "+web+" Depends"); got != app+" (= 1.9.0), nginx\n" {
-		t.Errorf("web role Depends = %q", got)
-	}
-	if errs := lintianErrors(t, web, dist(role, "1.9.0")); len(errs) > 0 {
-		t.Errorf("lintian errors on role packages:\n%s", strings.Join(errs, "\n"))
-	}
-
-	rp := newServerRepo(t)
-	cleanupSource(t, name, rp.url)
-	rp.publish(t, dist(app, "1.9.0"), dist(role, "1.9.0"))
-	if _, err := os.Stat(filepath.Join(rp.dir, "public", "setup.sh")); err != nil {
+	t.Cleanup(func() { exec.Command("dpkg", "-P", serversRole, serversApp).Run() })
+	s := &serversRun{t: t, name: fmt.Sprintf("upds-audit-test-%d", os.Getpid())}
+	s.keyFile, s.srcFile = "/etc/apt/keyrings/"+s.name+".asc", "/etc/apt/sources.list.d/"+s.name+".sources"
+	s.proj = project(t, map[string]string{"BUILD.star": serversBuild, "VERSION": "1.9.0\n", "src/hello.txt": "hello\n"})
+	s.buildRoles()
+	s.rp = newServerRepo(t)
+	cleanupSource(t, s.name, s.rp.url)
+	s.rp.publish(t, s.dist(serversApp, "1.9.0"), s.dist(serversRole, "1.9.0"))
+	if _, err := os.Stat(filepath.Join(s.rp.dir, "public", "setup.sh")); err != nil {
 		t.Fatalf("publish wrote no setup.sh: %v", err)
 	}
+	s.setupLocal()
+	sshd := sshtest.Start(t)
+	s.sshArgs = []string{"--identity", sshd.Identity, "--known-hosts", sshd.KnownHosts}
+	s.host = sshd.User + "@" + sshd.Addr()
+	s.setupOverSSH(sshd)
+	s.auditCurrent()
+	s.upgrade()
+	// Purge everything, remove the source and the key.
+	sh(t, s.proj, "dpkg -P "+serversRole+" "+serversApp+" && rm "+s.keyFile+" "+s.srcFile)
+	if installed(t, serversApp) != "" || installed(t, serversRole) != "" {
+		t.Fatal("packages still installed after dpkg -P")
+	}
+	t.Logf("upds setup/audit end to end: %s", time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	s.setupScript()
+	t.Logf("setup.sh end to end: %s", time.Since(start).Round(time.Millisecond))
+}
 
-	// upds setup on this machine.
-	setupArgs := []string{"setup", "--repo", rp.url, "--key", rp.key, "--name", name, "--update=repo", "-q", role}
-	r := upds(t, proj, setupArgs...)
+// The packages of serversBuild that TestServersEndToEnd installs.
+const serversApp, serversRole = "upds-audit-test-app", "upds-audit-test-role"
+
+// serversRun is what the stages of TestServersEndToEnd share.
+type serversRun struct {
+	t                *testing.T
+	proj             string      // the project of serversBuild
+	rp               *serverRepo // its repository
+	name             string      // of the key and source files of upds setup
+	keyFile, srcFile string      // those files
+	fpr              string      // the repository key's fingerprint
+	host             string      // the SSH server, user@127.0.0.1:port
+	sshArgs          []string    // upds's flags to reach it
+}
+
+func (s *serversRun) dist(pkg, ver string) string {
+	return filepath.Join(s.proj, "dist", pkg+"_"+ver+"_all.deb")
+}
+
+// setupArgs are the arguments of upds setup on this machine.
+func (s *serversRun) setupArgs() []string {
+	return []string{"setup", "--repo", s.rp.url, "--key", s.rp.key, "--name", s.name, "--update=repo", "-q", serversRole}
+}
+
+// buildRoles builds 1.9.0; a role package without contents is lintian-clean.
+func (s *serversRun) buildRoles() {
+	t := s.t
+	if r := upds(t, s.proj, "run", "build"); r.code != 0 {
+		t.Fatalf("build: exit %d\n%s", r.code, r.stderr)
+	}
+	web := s.dist("upds-audit-test-web", "1.9.0")
+	if got := sh(t, s.proj, "dpkg-deb --field "+web+" Depends"); got != serversApp+" (= 1.9.0), nginx\n" {
+		t.Errorf("web role Depends = %q", got)
+	}
+	if errs := lintianErrors(t, web, s.dist(serversRole, "1.9.0")); len(errs) > 0 {
+		t.Errorf("lintian errors on role packages:\n%s", strings.Join(errs, "\n"))
+	}
+}
+
+// setupLocal runs upds setup on this machine: key, source and packages in place.
+func (s *serversRun) setupLocal() {
+	t := s.t
+	r := upds(t, s.proj, s.setupArgs()...)
 	if r.code != 0 {
 		t.Fatalf("setup: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	fpr := gpgFingerprint(t, rp.key)
-	for _, want := range []string{"installed  " + app + " 1.9.0", "installed  " + role + " 1.9.0", "role       " + role + " 1.9.0",
-		"/etc/apt/keyrings/" + name + ".asc written (fingerprint " + fpr + ")", "/etc/apt/sources.list.d/" + name + ".sources written"} {
+	s.fpr = gpgFingerprint(t, s.rp.key)
+	for _, want := range []string{"installed  " + serversApp + " 1.9.0", "installed  " + serversRole + " 1.9.0", "role       " + serversRole + " 1.9.0",
+		s.keyFile + " written (fingerprint " + s.fpr + ")", s.srcFile + " written"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("setup output lacks %q:\n%s", want, r.stdout)
 		}
 	}
-	if v := installed(t, app); v != "1.9.0" {
-		t.Errorf("dpkg: %s %q installed, want 1.9.0", app, v)
+	for _, pkg := range []string{serversApp, serversRole} {
+		if v := installed(t, pkg); v != "1.9.0" {
+			t.Errorf("dpkg: %s %q installed, want 1.9.0", pkg, v)
+		}
 	}
-	if v := installed(t, role); v != "1.9.0" {
-		t.Errorf("dpkg: %s %q installed, want 1.9.0", role, v)
+	if got, want := sh(t, s.proj, "cat "+s.keyFile), sh(t, s.proj, "cat "+s.rp.key); got != want {
+		t.Errorf("%s differs from the repository key", s.keyFile)
 	}
-	keyFile, srcFile := "/etc/apt/keyrings/"+name+".asc", "/etc/apt/sources.list.d/"+name+".sources"
-	if got, want := sh(t, proj, "cat "+keyFile), sh(t, proj, "cat "+rp.key); got != want {
-		t.Errorf("%s differs from the repository key", keyFile)
+	wantSrc := "# written by upds setup\nTypes: deb\nURIs: " + s.rp.url + "\nSuites: stable\nComponents: main\nSigned-By: " + s.keyFile + "\n"
+	if got := sh(t, s.proj, "cat "+s.srcFile); got != wantSrc {
+		t.Errorf("%s:\n%s\nwant\n%s", s.srcFile, got, wantSrc)
 	}
-	wantSrc := "# written by upds setup\nTypes: deb\nURIs: " + rp.url + "\nSuites: stable\nComponents: main\nSigned-By: " + keyFile + "\n"
-	if got := sh(t, proj, "cat "+srcFile); got != wantSrc {
-		t.Errorf("%s:\n%s\nwant\n%s", srcFile, got, wantSrc)
-	}
-	before := modTimes(t, keyFile, srcFile)
+}
 
-	// Again over SSH: nothing to do, nothing rewritten; a host on a closed port fails
-	// on its own.
-	sshd := sshtest.Start(t)
-	sshArgs := []string{"--identity", sshd.Identity, "--known-hosts", sshd.KnownHosts}
-	host := sshd.User + "@" + sshd.Addr()
+// setupOverSSH sets up again over SSH: nothing to do, nothing rewritten; a host on a closed
+// port fails on its own, and a host whose key is not in known_hosts is refused.
+func (s *serversRun) setupOverSSH(sshd *sshtest.Server) {
+	t := s.t
+	before := modTimes(t, s.keyFile, s.srcFile)
 	closed, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	closedHost := sshd.User + "@" + closed.Addr().String()
 	closed.Close()
-	r = upds(t, proj, append(append([]string{"setup", "--host", host, "--host", closedHost}, sshArgs...), setupArgs[1:]...)...)
-	if r.code != 1 || !strings.Contains(r.stdout, host+": nothing to do") ||
+	r := upds(t, s.proj, append(append([]string{"setup", "--host", s.host, "--host", closedHost}, s.sshArgs...), s.setupArgs()[1:]...)...)
+	if r.code != 1 || !strings.Contains(r.stdout, s.host+": nothing to do") ||
 		!strings.Contains(r.stdout, closedHost+": FAILED: ssh "+strings.TrimPrefix(closedHost, sshd.User+"@")) ||
 		!strings.Contains(r.stderr, "setup failed on 1 of 2 host(s)") {
 		t.Errorf("second setup over SSH: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	if after := modTimes(t, keyFile, srcFile); after != before {
+	if after := modTimes(t, s.keyFile, s.srcFile); after != before {
 		t.Errorf("second setup rewrote the key or source file")
 	}
-	// A host whose key is not in known_hosts is refused before anything runs.
 	unknown := sshd.User + "@localhost:" + fmt.Sprint(sshd.Port)
-	r = upds(t, proj, append(append([]string{"setup", "--host", unknown}, sshArgs...), setupArgs[1:]...)...)
+	r = upds(t, s.proj, append(append([]string{"setup", "--host", unknown}, s.sshArgs...), s.setupArgs()[1:]...)...)
 	if r.code != 1 || !strings.Contains(r.stdout, "host key unknown") {
 		t.Errorf("setup on an unknown host: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
+}
 
-	// Audit: clean, locally and over SSH.
-	r = upds(t, proj, "audit", "--repo", rp.url, "--key", rp.key, "--json", "--verbose")
+// auditCurrent audits after setup: clean, locally and over SSH.
+func (s *serversRun) auditCurrent() {
+	t := s.t
+	r := upds(t, s.proj, "audit", "--repo", s.rp.url, "--key", s.rp.key, "--json", "--verbose")
 	rows := auditJSON(t, r)
 	if r.code != 0 || len(rows) != 2 {
 		t.Fatalf("audit after setup: exit %d, rows %+v\n%s", r.code, rows, r.stderr)
@@ -236,28 +282,31 @@ func TestServersEndToEnd(t *testing.T) {
 			t.Errorf("audit row %+v", row)
 		}
 	}
-	if want := sh(t, proj, "dpkg-deb --field "+dist(app, "1.9.0")+" X-Upds-Source"); rows[0].Source+"\n" != want {
+	if want := sh(t, s.proj, "dpkg-deb --field "+s.dist(serversApp, "1.9.0")+" X-Upds-Source"); rows[0].Source+"\n" != want {
 		t.Errorf("audit --verbose source %q, package has %q", rows[0].Source, want)
 	}
-	r = upds(t, proj, append([]string{"audit", "--repo", rp.url, "--key", rp.key, "--host", host}, sshArgs...)...)
-	if r.code != 0 || !strings.Contains(r.stdout, host) || !strings.Contains(r.stdout, "2 current") {
+	r = upds(t, s.proj, append([]string{"audit", "--repo", s.rp.url, "--key", s.rp.key, "--host", s.host}, s.sshArgs...)...)
+	if r.code != 0 || !strings.Contains(r.stdout, s.host) || !strings.Contains(r.stdout, "2 current") {
 		t.Errorf("audit over SSH: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
+}
 
-	// 1.10.0 over 1.9.0: outdated.
-	if err := os.WriteFile(filepath.Join(proj, "VERSION"), []byte("1.10.0\n"), 0o644); err != nil {
+// upgrade publishes 1.10.0 over 1.9.0 (audit: outdated), upgrades with apt-get (audit: clean).
+func (s *serversRun) upgrade() {
+	t := s.t
+	if err := os.WriteFile(filepath.Join(s.proj, "VERSION"), []byte("1.10.0\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if r := upds(t, proj, "run", "build"); r.code != 0 {
+	if r := upds(t, s.proj, "run", "build"); r.code != 0 {
 		t.Fatalf("build 1.10.0: exit %d\n%s", r.code, r.stderr)
 	}
-	rp.publish(t, dist(app, "1.10.0"), dist(role, "1.10.0"))
-	r = upds(t, proj, "audit", "--repo", rp.url, "--key", rp.key, "--json")
-	rows = auditJSON(t, r)
+	s.rp.publish(t, s.dist(serversApp, "1.10.0"), s.dist(serversRole, "1.10.0"))
+	r := upds(t, s.proj, "audit", "--repo", s.rp.url, "--key", s.rp.key, "--json")
+	rows := auditJSON(t, r)
 	if r.code != 1 || len(rows) != 2 {
 		t.Fatalf("audit after 1.10.0: exit %d, rows %+v", r.code, rows)
 	}
-	for i, pkg := range []string{app, role} {
+	for i, pkg := range []string{serversApp, serversRole} {
 		want := auditRow{Host: "localhost", Package: pkg, Installed: "1.9.0", Latest: "1.10.0", Status: "outdated"}
 		if rows[i] != want {
 			t.Errorf("audit row %d = %+v, want %+v", i, rows[i], want)
@@ -268,43 +317,36 @@ func TestServersEndToEnd(t *testing.T) {
 	if _, ok := raw[0]["source"]; ok {
 		t.Errorf("source shown without --verbose: %v", raw[0])
 	}
-
-	// Upgrade with apt-get, audit clean again.
-	aptOnly := "-o Dir::Etc::SourceList=" + srcFile + " -o Dir::Etc::SourceParts=/dev/null -o APT::Get::List-Cleanup=0"
-	sh(t, proj, "apt-get -q "+aptOnly+" update && DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=120 install --only-upgrade "+app+" "+role)
-	r = upds(t, proj, "audit", "--repo", rp.url, "--key", rp.key)
-	if r.code != 0 || !strings.Contains(r.stdout, "localhost  "+app+"   1.10.0     1.10.0  current") {
+	aptOnly := "-o Dir::Etc::SourceList=" + s.srcFile + " -o Dir::Etc::SourceParts=/dev/null -o APT::Get::List-Cleanup=0"
+	sh(t, s.proj, "apt-get -q "+aptOnly+" update && DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=120 install --only-upgrade "+serversApp+" "+serversRole)
+	r = upds(t, s.proj, "audit", "--repo", s.rp.url, "--key", s.rp.key)
+	if r.code != 0 || !strings.Contains(r.stdout, "localhost  "+serversApp+"   1.10.0     1.10.0  current") {
 		t.Errorf("audit after upgrade: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
+}
 
-	// Purge everything, remove the source and the key.
-	sh(t, proj, "dpkg -P "+role+" "+app+" && rm "+keyFile+" "+srcFile)
-	if installed(t, app) != "" || installed(t, role) != "" {
-		t.Fatal("packages still installed after dpkg -P")
-	}
-	t.Logf("upds setup/audit end to end: %s", time.Since(start).Round(time.Millisecond))
-
-	// public/setup.sh, fetched with curl and run with sh.
-	start = time.Now()
-	name2 := name + "-sh"
-	cleanupSource(t, name2, rp.url)
-	script := "curl -fsSL " + rp.url + "setup.sh | sh -s -- --update=repo --name " + name2 + " " + role
-	out := sh(t, proj, script+" 2>/dev/null")
-	for _, want := range []string{"key       /etc/apt/keyrings/" + name2 + ".asc written (fingerprint " + fpr + ")",
-		"source    /etc/apt/sources.list.d/" + name2 + ".sources written",
-		"installed " + app + " 1.10.0", "installed " + role + " 1.10.0", "role      " + role + " 1.10.0", "\ndone\n"} {
+// setupScript runs public/setup.sh, fetched with curl, with sh: twice, the second time with
+// nothing to do.
+func (s *serversRun) setupScript() {
+	t := s.t
+	name := s.name + "-sh"
+	cleanupSource(t, name, s.rp.url)
+	script := "curl -fsSL " + s.rp.url + "setup.sh | sh -s -- --update=repo --name " + name + " " + serversRole
+	out := sh(t, s.proj, script+" 2>/dev/null")
+	for _, want := range []string{"key       /etc/apt/keyrings/" + name + ".asc written (fingerprint " + s.fpr + ")",
+		"source    /etc/apt/sources.list.d/" + name + ".sources written",
+		"installed " + serversApp + " 1.10.0", "installed " + serversRole + " 1.10.0", "role      " + serversRole + " 1.10.0", "\ndone\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("setup.sh output lacks %q:\n%s", want, out)
 		}
 	}
-	if installed(t, app) != "1.10.0" {
-		t.Errorf("setup.sh did not install %s 1.10.0", app)
+	if installed(t, serversApp) != "1.10.0" {
+		t.Errorf("setup.sh did not install %s 1.10.0", serversApp)
 	}
-	if out := sh(t, proj, script+" 2>/dev/null"); !strings.HasSuffix(out, "nothing to do\n") || !strings.Contains(out, "unchanged") {
+	if out := sh(t, s.proj, script+" 2>/dev/null"); !strings.HasSuffix(out, "nothing to do\n") || !strings.Contains(out, "unchanged") {
 		t.Errorf("second setup.sh run:\n%s", out)
 	}
-	sh(t, proj, "dpkg -P "+role+" "+app)
-	t.Logf("setup.sh end to end: %s", time.Since(start).Round(time.Millisecond))
+	sh(t, s.proj, "dpkg -P "+serversRole+" "+serversApp)
 }
 
 func modTimes(t *testing.T, files ...string) string {
@@ -373,5 +415,22 @@ func TestAuditAndSetupBadInput(t *testing.T) {
 				t.Errorf("error is not short:\n%s", r.stderr)
 			}
 		})
+	}
+}
+
+// TestPrintSetupResult: the lines upds setup prints for each kind of change.
+func TestPrintSetupResult(t *testing.T) {
+	r := setup.ParseOutput("web1", []byte("installed app 1.9.0\nupgraded  lib 1.0 -> 1.1\ndowngraded old 2.0 -> 1.0\nremoved   gone 3\nrole      web 1.9.0\n"))
+	var b bytes.Buffer
+	printSetupResult(&b, r, true)
+	want := `web1: installed  app 1.9.0
+web1: upgraded   lib 1.0 -> 1.1
+web1: downgraded old 2.0 -> 1.0
+web1: removed    gone 3
+web1: role       web 1.9.0
+web1: done: 4 package change(s)
+`
+	if b.String() != want {
+		t.Errorf("printed:\n%s\nwant:\n%s", b.String(), want)
 	}
 }
