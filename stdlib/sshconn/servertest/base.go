@@ -22,11 +22,12 @@ const Suite = "bookworm"
 
 // Packages are installed into the base root besides debootstrap's minbase variant:
 // the SSH server and sudo, procps (ps, pgrep: is apt still running?), curl (for a
-// repository's setup.sh), and what the example (examples/hello) depends on from Debian
+// repository's setup.sh), apt-utils (as on a standard Debian install: debconf
+// configures packages before unpacking them), and what the example (examples/hello) depends on from Debian
 // (python3, nginx, uwsgi, uwsgi-plugin-python3), so that apt on a server needs no
 // repository but the test's own on 127.0.0.1.
 var Packages = []string{
-	"openssh-server", "sudo", "procps", "curl",
+	"openssh-server", "sudo", "procps", "curl", "apt-utils",
 	"python3", "nginx", "uwsgi", "uwsgi-plugin-python3",
 }
 

@@ -15,7 +15,7 @@
 // # What a server is
 //
 // A server is the Debian 12 (bookworm) base root (debootstrap --variant=minbase with
-// Packages: openssh-server, sudo, procps, curl, and python3, nginx, uwsgi and
+// Packages: openssh-server, sudo, procps, curl, apt-utils, and python3, nginx, uwsgi and
 // uwsgi-plugin-python3 that examples/hello depends on) under an overlay whose upper
 // layer (Server.Changes) is the server's own: starting one copies nothing, and what a
 // test installs lands in Changes only. Its sshd runs as PID 1 of new mount, PID, UTS

@@ -93,8 +93,11 @@ type Server struct {
 	done    chan struct{}
 	initPID int // the server's PID 1 (sshd) as this machine sees it
 	pidfd   int
-	pidNS   string
-	mntNS   string
+	// ns holds the server's namespaces open (mnt, uts, ipc, pid, in nsenter's order)
+	// until it stops, so that their inode numbers, which identify its processes, are
+	// not reused; root is its / (opened once sshd runs), for Command and Root.
+	ns   []*os.File
+	root *os.File
 
 	stopOnce sync.Once
 	stopErr  error
@@ -350,6 +353,9 @@ func (f *Fleet) tryServer(spec Spec) (_ *Server, retry bool, err error) {
 			HostKeyCallback: ssh.FixedHostKey(s.HostKey), Timeout: 5 * time.Second})
 		if err == nil {
 			c.Close()
+			if err := s.openRoot(); err != nil {
+				return fail("%v", err)
+			}
 			break
 		}
 		select {
@@ -398,16 +404,38 @@ func (s *Server) findInit() error {
 	s.pidfd = fd
 	// The namespaces are unshare's own (it unshares before it forks), except the PID
 	// namespace, which its children enter.
-	if s.pidNS, err = os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", s.initPID)); err != nil {
-		return err
+	for _, n := range []string{"mnt", "uts", "ipc", "pid"} {
+		f, err := os.Open(fmt.Sprintf("/proc/%d/ns/%s", s.initPID, n))
+		if err != nil {
+			return err
+		}
+		s.ns = append(s.ns, f)
 	}
-	if s.mntNS, err = os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", s.initPID)); err != nil {
-		return err
-	}
-	if host, _ := os.Readlink("/proc/self/ns/mnt"); host == s.mntNS {
+	if host, err := os.Stat("/proc/self/ns/mnt"); err != nil || sameFile(s.ns[0], host) {
 		return errors.New("the server's PID 1 is in this machine's mount namespace")
 	}
 	return nil
+}
+
+// openRoot opens the server's / once its sshd runs chrooted into it.
+func (s *Server) openRoot() error {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/root", s.initPID))
+	if err != nil {
+		return err
+	}
+	// The PID is the server's PID 1 still (while its namespace is held, its inode
+	// number is its own).
+	if fi, err := os.Stat(fmt.Sprintf("/proc/%d/ns/pid", s.initPID)); err != nil || !sameFile(s.ns[3], fi) {
+		f.Close()
+		return errors.New("the server's PID 1 is gone")
+	}
+	s.root = f
+	return nil
+}
+
+func sameFile(f *os.File, fi os.FileInfo) bool {
+	ffi, err := f.Stat()
+	return err == nil && os.SameFile(ffi, fi)
 }
 
 // Stop kills the server: its PID 1, and with it every process in its PID namespace
@@ -439,7 +467,7 @@ func (s *Server) stop() error {
 	}
 	var left []int
 	for range 100 {
-		if left = nsProcesses(s.pidNS, s.mntNS); len(left) == 0 {
+		if left = s.Processes(); len(left) == 0 {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -447,6 +475,15 @@ func (s *Server) stop() error {
 	if len(left) > 0 {
 		return fmt.Errorf("servertest: server %s: processes left after stop: %v (Dir %s kept)", s.Name, left, s.Dir)
 	}
+	// The last references to the mount namespace: its mounts go with it.
+	if s.root != nil {
+		s.root.Close()
+		s.root = nil
+	}
+	for _, f := range s.ns {
+		f.Close()
+	}
+	s.ns = nil
 	if m := mountsUnder(s.Dir); len(m) > 0 {
 		// Never expected (every mount is in the server's own namespace): lazily
 		// unmount, deepest first, and keep the directory.
@@ -458,10 +495,11 @@ func (s *Server) stop() error {
 	return removeTree(s.Dir)
 }
 
-// nsProcesses lists the processes in the PID namespace pidNS or the mount namespace
-// mntNS.
-func nsProcesses(pidNS, mntNS string) []int {
-	if pidNS == "" && mntNS == "" {
+// Processes lists the PIDs (as this machine sees them) of the processes in the
+// server's PID or mount namespace: its own, and unshare or nsenter holding it. Empty
+// once the server stopped.
+func (s *Server) Processes() []int {
+	if len(s.ns) < 4 {
 		return nil
 	}
 	ents, _ := os.ReadDir("/proc")
@@ -471,27 +509,30 @@ func nsProcesses(pidNS, mntNS string) []int {
 		if err != nil {
 			continue
 		}
-		p, _ := os.Readlink("/proc/" + e.Name() + "/ns/pid")
-		m, _ := os.Readlink("/proc/" + e.Name() + "/ns/mnt")
-		if (pidNS != "" && p == pidNS) || (mntNS != "" && m == mntNS) {
-			out = append(out, pid)
+		for _, n := range []struct {
+			file *os.File
+			name string
+		}{{s.ns[0], "mnt"}, {s.ns[3], "pid"}} {
+			if fi, err := os.Stat("/proc/" + e.Name() + "/ns/" + n.name); err == nil && sameFile(n.file, fi) {
+				out = append(out, pid)
+				break
+			}
 		}
 	}
 	return out
 }
 
-// Processes lists this machine's PIDs of the processes still running in the server.
-func (s *Server) Processes() []int { return nsProcesses(s.pidNS, s.mntNS) }
-
 // Running reports whether the server's PID 1 (sshd) is alive.
 func (s *Server) Running() bool {
+	if s.root == nil {
+		return false
+	}
 	select {
 	case <-s.done:
 		return false
 	default:
+		return true
 	}
-	p, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", s.initPID))
-	return s.pidNS != "" && p == s.pidNS
 }
 
 // Addr returns "127.0.0.1:PORT".
@@ -513,10 +554,16 @@ func (s *Server) SSHConfigBlock(alias string) string {
 		alias, s.Host, s.Port, s.User, s.Identity, s.KnownHosts)
 }
 
-// Root returns the server's / as seen from this machine (/proc/PID/root), valid while
-// the server runs. Path lookups through it follow the server's mounts, but a symbolic
-// link with an absolute target resolves on this machine: prefer ReadFile and Run.
-func (s *Server) Root() string { return fmt.Sprintf("/proc/%d/root", s.initPID) }
+// Root returns the server's / as a path on this machine (/proc/PID/fd/N of this test
+// process), valid until the server stops. Path lookups through it follow the server's
+// mounts, but a symbolic link with an absolute target resolves on this machine:
+// prefer ReadFile and Run.
+func (s *Server) Root() string {
+	if s.root == nil {
+		return ""
+	}
+	return fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), s.root.Fd())
+}
 
 // Log returns what sshd wrote so far (its log goes to Dir/sshd.log).
 func (s *Server) Log() string {
@@ -542,8 +589,12 @@ func (s *Server) CommandContext(ctx context.Context, name string, args ...string
 		cmd := exec.CommandContext(ctx, "/bin/sh", "-c", `echo "servertest: server $1 is not running" >&2; exit 125`, "sh", s.Name)
 		return cmd
 	}
-	a := append([]string{"--target", strconv.Itoa(s.initPID), "--mount", "--uts", "--ipc", "--pid", "--root", "--wd", "--", name}, args...)
+	// nsenter enters the namespaces and the root this process holds open (never a
+	// PID, which may be reused); the command closes them before it starts.
+	a := append([]string{"--mount=/proc/self/fd/3", "--uts=/proc/self/fd/4", "--ipc=/proc/self/fd/5", "--pid=/proc/self/fd/6",
+		"--root=/proc/self/fd/7", "--wd=/proc/self/fd/7", "--", "/bin/sh", "-c", `exec 3<&- 4<&- 5<&- 6<&- 7<&-; exec "$@"`, "sh", name}, args...)
 	cmd := exec.CommandContext(ctx, "nsenter", a...)
+	cmd.ExtraFiles = append(append([]*os.File(nil), s.ns...), s.root)
 	cmd.Env = append([]string(nil), rootEnv...)
 	return cmd
 }

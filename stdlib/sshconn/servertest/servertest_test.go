@@ -205,17 +205,18 @@ func TestServers(t *testing.T) {
 
 	// A process left running in the server (as after a Ctrl-C) dies with it.
 	web2.SSH(t, "sudo -n sh -c 'nohup sleep 1000 >/dev/null 2>&1 &'")
-	if got := web2.Run(t, "pgrep -x sleep | wc -l"); got != "1\n" {
+	if got := web2.Run(t, "for i in $(seq 100); do pgrep -x sleep && break; sleep 0.05; done | wc -l"); got != "1\n" {
 		t.Errorf("pgrep sleep: %q", got)
 	}
-	var pids []int
+	var procs []string // "PID STARTTIME": PIDs alone are reused
 	for _, s := range f.Servers {
-		pids = append(pids, s.Processes()...)
+		for _, p := range s.Processes() {
+			procs = append(procs, processID(p))
+		}
 	}
-	if len(pids) < 3 {
-		t.Errorf("processes of the servers: %v", pids)
+	if len(procs) < 5 {
+		t.Errorf("processes of the servers: %v", procs)
 	}
-
 	dirs := []string{f.Dir, web1.Dir, web2.Dir}
 	start = time.Now()
 	if err := f.Stop(); err != nil {
@@ -223,19 +224,17 @@ func TestServers(t *testing.T) {
 	}
 	t.Logf("two servers stopped in %s", time.Since(start).Round(time.Millisecond))
 	for _, s := range f.Servers {
-		if left := nsProcesses(s.pidNS, s.mntNS); len(left) > 0 {
-			t.Errorf("%s: processes left: %v", s.Name, left)
-		}
-		if s.Running() {
+		if s.Running() || s.Root() != "" || len(s.Processes()) > 0 {
 			t.Errorf("%s still running", s.Name)
 		}
 		if out, _, err := s.Output("true"); err == nil {
 			t.Errorf("Output on a stopped server: %s", out)
 		}
 	}
-	for _, p := range pids {
-		if _, err := os.Stat("/proc/" + strconv.Itoa(p)); err == nil {
-			t.Errorf("process %d still exists", p)
+	for _, p := range procs {
+		pid, _ := strconv.Atoi(strings.Fields(p)[0])
+		if processID(pid) == p {
+			t.Errorf("process %s still exists", p)
 		}
 	}
 	if m := mountinfo(t); m != mountsBefore {
