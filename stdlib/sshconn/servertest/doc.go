@@ -58,21 +58,22 @@
 // (nsenter into its namespaces and chroot, not over SSH), so assertions see exactly
 // what a root shell on the server sees, and a command that is still running when the
 // server stops dies with it. Server.SSH and SSHOutput run a command over SSH as the
-// login user. Server.Changes holds what changed on the server; Server.Root is its / as
-// /proc/PID/root. Server.Processes lists what still runs in it (is apt still running
+// login user. Server.Changes holds what changed on the server; Server.Root is a path
+// to its / on this machine. Server.Processes lists what still runs in it (is apt still running
 // after a Ctrl-C? also: Run(t, "pgrep -a apt")).
 //
 // # Stopping
 //
 // Start registers Fleet.Stop with t.Cleanup; a test may call it (or Server.Stop)
-// earlier, to check what a stop leaves. Stop kills the server's PID 1 (through a pidfd),
-// which kills every process in its PID namespace; the mount namespace, and so every
-// mount of the server, goes with its last process. Nothing is ever mounted in this
-// machine's mount namespace, and Stop checks it: the server's directory is removed only
-// when no process of the server is left and nothing is mounted under it. If the test
-// process dies (a test timeout, kill -9), its servers die too (Pdeathsig on unshare,
-// and unshare --kill-child), and the next Start removes the directories it left in
-// $TMPDIR (upds-servertest-*).
+// earlier, to check what a stop leaves. Stop kills the server's PID 1 (through a
+// pidfd), which kills every process in its PID namespace; the mount namespace, and so
+// every mount of the server, goes with its last process and with the handles to its
+// namespaces that the test process holds (closed once Stop saw no process left).
+// Nothing is ever mounted in this machine's mount namespace, and Stop checks it: the
+// server's directory is removed only when no process of the server is left and
+// nothing is mounted under it. If the test process dies (a test timeout, kill -9), its
+// servers die too (Pdeathsig on unshare, and unshare --kill-child), and the next Start
+// removes the directories it left in $TMPDIR (upds-servertest-*).
 //
 // # The base root
 //

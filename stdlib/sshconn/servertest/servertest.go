@@ -63,7 +63,6 @@ type Fleet struct {
 	// Base is the cached base root every server starts from.
 	Base *Base
 
-	t        testing.TB
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -126,6 +125,7 @@ func start(t testing.TB, specs []Spec) (*Fleet, error) {
 	if len(specs) == 0 {
 		specs = DefaultSpecs
 	}
+	specs = append([]Spec(nil), specs...)
 	seen := map[string]bool{}
 	for i, s := range specs {
 		if !nameRE.MatchString(s.Name) || seen[s.Name] {
@@ -171,7 +171,7 @@ func start(t testing.TB, specs []Spec) (*Fleet, error) {
 	if err := writeOwner(dir); err != nil {
 		return nil, err
 	}
-	f := &Fleet{Dir: dir, Base: base, t: t, Identity: filepath.Join(dir, "id_ed25519"),
+	f := &Fleet{Dir: dir, Base: base, Identity: filepath.Join(dir, "id_ed25519"),
 		KnownHosts: filepath.Join(dir, "known_hosts"), SSHConfig: filepath.Join(dir, "ssh_config")}
 	t.Cleanup(func() {
 		if t.Failed() {
