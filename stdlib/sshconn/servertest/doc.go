@@ -18,7 +18,7 @@
 // Packages: openssh-server, sudo, procps, curl, apt-utils, and python3, nginx, uwsgi and
 // uwsgi-plugin-python3 that examples/hello depends on) under an overlay whose upper
 // layer (Server.Changes) is the server's own: starting one copies nothing, and what a
-// test installs lands in Changes only. Its sshd runs as PID 1 of new mount, PID, UTS
+// test installs lands in Changes only (directories can be renamed: redirect_dir=on). Its sshd runs as PID 1 of new mount, PID, UTS
 // and IPC namespaces (unshare), chrooted into the overlay, with the network of this
 // machine (127.0.0.1 is shared: a repository served by the test on 127.0.0.1 is
 // reachable from every server). Inside: /proc (of the server's PID namespace), /sys

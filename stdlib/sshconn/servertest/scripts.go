@@ -11,7 +11,7 @@ import (
 // Arguments: base root, upper, work, mount point, hostname, setup script.
 const nsScript = `set -eu
 base=$1 upper=$2 work=$3 m=$4 name=$5 setup=$6
-mount -t overlay servertest -o "lowerdir=$base,upperdir=$upper,workdir=$work" "$m"
+mount -t overlay servertest -o "lowerdir=$base,upperdir=$upper,workdir=$work,redirect_dir=on" "$m"
 mount -t proc -o nosuid,nodev,noexec proc "$m/proc"
 mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$m/sys"
 mount -t tmpfs -o nosuid,nodev,mode=0755 tmpfs "$m/run"

@@ -80,8 +80,9 @@ type Server struct {
 	Identity, KnownHosts string
 	// Changes is the overlay's upper directory on this machine: every file created or
 	// changed on the server since it started, under its path (a deleted file is a
-	// 0/0 character device). Read it to see what landed on this server and nowhere
-	// else; never write into it while the server runs.
+	// 0/0 character device; a renamed directory of the base holds only what changed
+	// in it). Read it to see what landed on this server and nowhere else; never
+	// write into it while the server runs.
 	Changes string
 	// Dir is the server's private directory on this machine (sshd.log, Changes).
 	Dir string
