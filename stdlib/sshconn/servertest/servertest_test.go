@@ -249,3 +249,35 @@ func TestServers(t *testing.T) {
 		t.Error("a servertest mount is left")
 	}
 }
+
+// TestSpecs: three servers at once, a user without sudo, and specs Start refuses.
+func TestSpecs(t *testing.T) {
+	for _, bad := range [][]Spec{
+		{{Name: "Web1"}},
+		{{Name: "a"}, {Name: "a"}},
+		{{Name: "a", User: "Bad User"}},
+	} {
+		if _, err := start(t, bad); err == nil || !strings.Contains(err.Error(), "servertest:") {
+			t.Errorf("start(%+v): %v", bad, err)
+		}
+	}
+	f := Start(t, Spec{Name: "db1"}, Spec{Name: "db2", User: "admin"}, Spec{Name: "db3", User: "guest", NoSudo: true})
+	if got := f.Servers[0].SSH(t, "id -un"); got != "root\n" {
+		t.Errorf("db1: login user %q", got)
+	}
+	if got := f.Server("db2").SSH(t, "sudo -n id -un"); got != "root\n" {
+		t.Errorf("db2: sudo -n id -un %q", got)
+	}
+	if out, errOut, err := f.Server("db3").SSHOutput("sudo -n true"); err == nil {
+		t.Errorf("db3: sudo worked without rights: %s%s", out, errOut)
+	}
+	if len(f.Targets()) != 3 || f.Targets()[2] != "guest@"+f.Server("db3").Addr() {
+		t.Errorf("Targets: %v", f.Targets())
+	}
+	cfg, _ := os.ReadFile(f.SSHConfig)
+	for _, s := range f.Servers {
+		if !strings.Contains(string(cfg), s.SSHConfigBlock(s.Name)) {
+			t.Errorf("ssh_config lacks the block of %s:\n%s", s.Name, cfg)
+		}
+	}
+}
