@@ -29,7 +29,7 @@ func syntheticPackage(comp string) *Package {
 }
 
 func BenchmarkWrite(b *testing.B) {
-	for _, comp := range compressions {
+	for _, comp := range writtenCompressions {
 		b.Run(comp, func(b *testing.B) {
 			p := syntheticPackage(comp)
 			p.TempDir = b.TempDir()

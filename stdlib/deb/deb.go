@@ -3,6 +3,7 @@
 package deb
 
 import (
+	"archive/tar"
 	"fmt"
 	"io"
 	"io/fs"
@@ -47,6 +48,31 @@ func (t *Type) UnmarshalText(b []byte) error {
 	}
 	return fmt.Errorf("unknown entry type %q", b)
 }
+
+// modeBits are the bits of an fs.FileMode a package entry keeps: the permissions, setuid,
+// setgid and sticky.
+const modeBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
+
+// fileMode is the Unix mode of a tar header (0o4755) as an fs.FileMode, through archive/tar.
+func fileMode(unix int64) fs.FileMode {
+	return (&tar.Header{Mode: unix}).FileInfo().Mode() & modeBits
+}
+
+// unixMode is the inverse of fileMode (tar.FileInfoHeader's conversion).
+func unixMode(m fs.FileMode) int64 {
+	h, _ := tar.FileInfoHeader(modeInfo(m&modeBits), "") // never fails for a regular file
+	return h.Mode
+}
+
+// modeInfo is a regular file of that mode, for tar.FileInfoHeader.
+type modeInfo fs.FileMode
+
+func (m modeInfo) Name() string       { return "" }
+func (m modeInfo) Size() int64        { return 0 }
+func (m modeInfo) Mode() fs.FileMode  { return fs.FileMode(m) }
+func (m modeInfo) ModTime() time.Time { return time.Time{} }
+func (m modeInfo) IsDir() bool        { return false }
+func (m modeInfo) Sys() any           { return nil }
 
 // Entry is one file system object in the package's data.tar.
 type Entry struct {

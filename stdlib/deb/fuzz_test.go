@@ -7,7 +7,7 @@ import (
 )
 
 func FuzzRead(f *testing.F) {
-	for _, comp := range compressions {
+	for _, comp := range writtenCompressions {
 		p := &Package{
 			Control:     testControl("upds-fuzz"),
 			Entries:     []Entry{fileEntry("/etc/upds-fuzz.conf", "a = 1\n", 0), {Path: "/usr/l", Type: TypeSymlink, Target: "../etc"}},

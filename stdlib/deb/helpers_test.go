@@ -88,4 +88,5 @@ func run(t *testing.T, name string, args ...string) string {
 	return string(out)
 }
 
-var compressions = []string{"gzip", "xz", "zstd", "none"}
+// writtenCompressions are the compressions upds writes.
+var writtenCompressions = []string{"gzip", "xz", "zstd", "none"}

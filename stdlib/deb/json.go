@@ -47,16 +47,7 @@ func (f *FileInfo) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("file mode %q: want octal like \"0644\"", v.Mode)
 	}
 	*f = FileInfo(v.plain)
-	f.Mode = fs.FileMode(m & 0o777)
-	if m&0o4000 != 0 {
-		f.Mode |= fs.ModeSetuid
-	}
-	if m&0o2000 != 0 {
-		f.Mode |= fs.ModeSetgid
-	}
-	if m&0o1000 != 0 {
-		f.Mode |= fs.ModeSticky
-	}
+	f.Mode = fileMode(int64(m))
 	return nil
 }
 

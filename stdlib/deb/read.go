@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
-	"compress/bzip2"
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
@@ -18,12 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
 
 	"github.com/upds/upds/stdlib/deb/control"
 )
@@ -153,21 +147,21 @@ func Read(r io.Reader, opt ReadOptions) (*Info, error) {
 		case strings.HasPrefix(name, "_"):
 			// dpkg ignores members whose names start with "_".
 		case state == 1 && strings.HasPrefix(name, "control.tar"):
-			c, err := compressionOf(name, "control.tar")
+			c, err := memberCompression(name, "control.tar")
 			if err != nil {
 				return nil, err
 			}
-			info.ControlCompression = c
+			info.ControlCompression = c.name
 			if err := info.readControl(mr, c); err != nil {
 				return nil, fmt.Errorf("%s: %w", name, err)
 			}
 			state = 2
 		case state == 2 && strings.HasPrefix(name, "data.tar"):
-			c, err := compressionOf(name, "data.tar")
+			c, err := memberCompression(name, "data.tar")
 			if err != nil {
 				return nil, err
 			}
-			info.DataCompression = c
+			info.DataCompression = c.name
 			if opt.Files || opt.Verify {
 				if err := info.readData(mr, c, opt); err != nil {
 					return nil, fmt.Errorf("%s: %w", name, err)
@@ -300,72 +294,6 @@ func (a *arReader) skip() error {
 	return nil
 }
 
-func compressionOf(name, base string) (string, error) {
-	switch strings.TrimPrefix(name, base) {
-	case "":
-		return "none", nil
-	case ".gz":
-		return "gzip", nil
-	case ".xz":
-		return "xz", nil
-	case ".zst":
-		return "zstd", nil
-	case ".bz2":
-		if base == "data.tar" {
-			return "bzip2", nil
-		}
-	}
-	return "", fmt.Errorf("ar member %q: unsupported compression", name)
-}
-
-// decompressor returns a reader of the decompressed member and a close function.
-// gzipReaders is a pool of gzip readers, reset for each member.
-var gzipReaders sync.Pool
-
-func decompressor(r io.Reader, c string) (io.Reader, func(), error) {
-	switch c {
-	case "none":
-		return r, func() {}, nil
-	case "gzip":
-		// A gzip reader holds large tables: reuse them across members and packages (a
-		// repository publish reads thousands of packages).
-		z, _ := gzipReaders.Get().(*gzip.Reader)
-		var err error
-		if z == nil {
-			z, err = gzip.NewReader(r)
-		} else {
-			err = z.Reset(r)
-		}
-		if err != nil {
-			if z != nil {
-				gzipReaders.Put(z)
-			}
-			return nil, nil, err
-		}
-		return z, func() { z.Close(); gzipReaders.Put(z) }, nil
-	case "bzip2":
-		return bzip2.NewReader(r), func() {}, nil
-	case "zstd":
-		z, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxZstdWindow),
-			zstd.WithDecoderMaxMemory(maxZstdWindow))
-		if err != nil {
-			return nil, nil, err
-		}
-		return z, z.Close, nil
-	case "xz":
-		br := bufio.NewReaderSize(r, 4096)
-		if err := checkXZDict(br); err != nil {
-			return nil, nil, err
-		}
-		z, err := xz.ReaderConfig{SingleStream: false}.NewReader(br)
-		if err != nil {
-			return nil, nil, err
-		}
-		return z, func() {}, nil
-	}
-	return nil, nil, fmt.Errorf("unsupported compression %q", c)
-}
-
 // checkXZDict refuses an xz stream whose first block asks for a dictionary larger than
 // maxXZDict (the reader would allocate it up front).
 func checkXZDict(br *bufio.Reader) error {
@@ -466,8 +394,8 @@ func cleanMember(name string) (string, error) {
 	return path.Clean("/" + name), nil
 }
 
-func (info *Info) readControl(r io.Reader, c string) error {
-	dr, closeFn, err := decompressor(r, c)
+func (info *Info) readControl(r io.Reader, c *compression) error {
+	dr, closeFn, err := c.newReader(r)
 	if err != nil {
 		return err
 	}
@@ -564,8 +492,8 @@ func parseMD5Sums(b []byte) (map[string]string, error) {
 	return sums, nil
 }
 
-func (info *Info) readData(r io.Reader, c string, opt ReadOptions) error {
-	dr, closeFn, err := decompressor(r, c)
+func (info *Info) readData(r io.Reader, c *compression, opt ReadOptions) error {
+	dr, closeFn, err := c.newReader(r)
 	if err != nil {
 		return err
 	}
@@ -585,17 +513,8 @@ func (info *Info) readData(r io.Reader, c string, opt ReadOptions) error {
 		if err != nil {
 			return err
 		}
-		fi := FileInfo{Path: p, UID: h.Uid, GID: h.Gid, Owner: h.Uname, Group: h.Gname, MTime: h.ModTime.UTC()}
-		fi.Mode = fs.FileMode(h.Mode & 0o777)
-		if h.Mode&0o4000 != 0 {
-			fi.Mode |= fs.ModeSetuid
-		}
-		if h.Mode&0o2000 != 0 {
-			fi.Mode |= fs.ModeSetgid
-		}
-		if h.Mode&0o1000 != 0 {
-			fi.Mode |= fs.ModeSticky
-		}
+		fi := FileInfo{Path: p, Mode: fileMode(h.Mode), UID: h.Uid, GID: h.Gid, Owner: h.Uname, Group: h.Gname,
+			MTime: h.ModTime.UTC()}
 		switch h.Typeflag {
 		case tar.TypeReg, tar.TypeRegA:
 			fi.Type, fi.Size = TypeFile, h.Size

@@ -23,16 +23,18 @@ type item struct {
 	mtime        time.Time
 }
 
-// plan is a validated package.
-type plan struct {
-	pkg         *Package
-	items       []item // sorted, the root directory first
-	control     control.Paragraph
-	conffiles   []string
-	compression string
-	level       int
-	mtime       time.Time
-	installed   int64
+// Plan is a package that passed Validate, ready to be written: its entries sorted, with
+// their parent directories, owners and modes resolved, its control fields in dpkg-gencontrol's
+// order. Prepare makes one; writing it checks nothing again.
+type Plan struct {
+	pkg       *Package
+	items     []item // sorted, the root directory first
+	control   control.Paragraph
+	conffiles []string
+	comp      *compression
+	level     int
+	mtime     time.Time
+	installed int64
 }
 
 // relationFields are the binary package relation fields, in dpkg-gencontrol's order.
@@ -56,15 +58,17 @@ var fieldOrder = []string{
 // the root, no duplicates, parents are directories), types, owners and ids, conffiles, scripts
 // and triggers. Write calls it first.
 func Validate(p *Package) error {
-	_, err := prepare(p)
+	_, err := Prepare(p)
 	return err
 }
 
-func prepare(p *Package) (*plan, error) {
+// Prepare validates p as Validate does and returns the plan that writes it. p must not change
+// until the plan is written.
+func Prepare(p *Package) (*Plan, error) {
 	if p == nil {
 		return nil, errors.New("nil package")
 	}
-	pl := &plan{pkg: p, mtime: p.MTime}
+	pl := &Plan{pkg: p, mtime: p.MTime}
 	if pl.mtime.IsZero() {
 		pl.mtime = DefaultMTime()
 	}
@@ -72,8 +76,12 @@ func prepare(p *Package) (*plan, error) {
 	if pl.mtime.Unix() < 0 {
 		return nil, fmt.Errorf("mtime %s is before 1970", pl.mtime)
 	}
+	var ok bool
+	if pl.comp, ok = compressionNamed(p.Compression); !ok {
+		return nil, fmt.Errorf("compression %q: want %s", p.Compression, writableNames(", ", " or "))
+	}
 	var err error
-	if pl.compression, pl.level, err = checkCompression(p.Compression, p.Level); err != nil {
+	if pl.level, err = pl.comp.level(p.Level); err != nil {
 		return nil, err
 	}
 	if err := pl.prepareEntries(); err != nil {
@@ -89,24 +97,6 @@ func prepare(p *Package) (*plan, error) {
 		return nil, err
 	}
 	return pl, nil
-}
-
-func checkCompression(c string, level int) (string, int, error) {
-	if c == "" {
-		c = "gzip"
-	}
-	limits := map[string]int{"gzip": 9, "xz": 9, "zstd": 22, "none": 0}
-	m, ok := limits[c]
-	if !ok {
-		return "", 0, fmt.Errorf("compression %q: want gzip, xz, zstd or none", c)
-	}
-	if level < 0 || level > m {
-		return "", 0, fmt.Errorf("compression %s: level %d out of range 0..%d", c, level, m)
-	}
-	if level == 0 {
-		level = map[string]int{"gzip": DefaultGzipLevel, "xz": 6, "zstd": 3, "none": 0}[c]
-	}
-	return c, level, nil
 }
 
 // CheckPath reports whether p is a valid entry path: absolute, clean, not the root, no ".."
@@ -147,22 +137,7 @@ func tarMode(m fs.FileMode, t Type) int64 {
 	return unixMode(m)
 }
 
-// unixMode is m as a Unix mode: the permission bits with setuid, setgid and sticky.
-func unixMode(m fs.FileMode) int64 {
-	v := int64(m.Perm())
-	if m&fs.ModeSetuid != 0 {
-		v |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		v |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		v |= 0o1000
-	}
-	return v
-}
-
-func (pl *plan) prepareEntries() error {
+func (pl *Plan) prepareEntries() error {
 	items := make([]item, 0, len(pl.pkg.Entries)+8)
 	byPath := make(map[string]int, len(pl.pkg.Entries))
 	for _, e := range pl.pkg.Entries {
@@ -247,7 +222,7 @@ func (pl *plan) prepareEntries() error {
 	return nil
 }
 
-func (pl *plan) prepareConffiles() error {
+func (pl *Plan) prepareConffiles() error {
 	seen := map[string]bool{}
 	for _, c := range pl.pkg.Conffiles {
 		if err := CheckPath(c); err != nil {
@@ -379,3 +354,7 @@ func prepareControl(c control.Paragraph, installed int64) (control.Paragraph, er
 // DefaultGzipLevel is the gzip level used when Package.Level is 0. klauspost/compress's level 7
 // gives about the size of zlib's (and so dpkg-deb's) level 6, at a fraction of its time.
 const DefaultGzipLevel = 7
+
+// Control returns the control file the package gets: the fields checked and in order,
+// Installed-Size computed.
+func (pl *Plan) Control() control.Paragraph { return pl.control.Clone() }

@@ -11,16 +11,15 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/blakesmith/ar"
-	"github.com/klauspost/compress/zstd"
-	"github.com/klauspost/pgzip"
 	md5simd "github.com/minio/md5-simd"
+
+	"github.com/upds/upds/interp/atomicfile"
 )
 
 // Write validates p and writes it as a .deb to w. The compressed data.tar is staged in a
@@ -32,22 +31,11 @@ func Write(w io.Writer, p *Package) (*Result, error) {
 
 // WriteContext is Write that stops, with an error that wraps ctx.Err(), when ctx is done.
 func WriteContext(ctx context.Context, w io.Writer, p *Package) (*Result, error) {
-	if p == nil {
-		return nil, errors.New("deb: nil package")
-	}
-	pl, err := prepare(p)
+	pl, err := prepareNamed(p)
 	if err != nil {
-		return nil, fmt.Errorf("deb %s: %w", p.Control.Get("Package"), err)
+		return nil, err
 	}
-	dir := p.TempDir
-	if dir == "" {
-		dir = os.TempDir()
-	}
-	res, err := pl.write(ctx, w, dir)
-	if err != nil {
-		return nil, fmt.Errorf("deb %s: %w", p.Control.Get("Package"), err)
-	}
-	return res, nil
+	return pl.Write(ctx, w)
 }
 
 // WriteFile writes the package to path atomically: to a temporary name in the same directory,
@@ -59,117 +47,73 @@ func WriteFile(path string, p *Package) (*Result, error) {
 
 // WriteFileContext is WriteFile that stops when ctx is done: it returns an error that wraps
 // ctx.Err() and leaves nothing behind, neither at path nor temporary files.
-func WriteFileContext(ctx context.Context, path string, p *Package) (res *Result, err error) {
+func WriteFileContext(ctx context.Context, path string, p *Package) (*Result, error) {
+	pl, err := prepareNamed(p)
+	if err != nil {
+		return nil, err
+	}
+	return pl.WriteFile(ctx, path)
+}
+
+// prepareNamed is Prepare with the package name in its error, as the writers report it.
+func prepareNamed(p *Package) (*Plan, error) {
 	if p == nil {
 		return nil, errors.New("deb: nil package")
 	}
-	pl, err := prepare(p)
+	pl, err := Prepare(p)
 	if err != nil {
 		return nil, fmt.Errorf("deb %s: %w", p.Control.Get("Package"), err)
 	}
-	defer func() {
-		if err != nil {
-			err = fmt.Errorf("deb %s: %w", p.Control.Get("Package"), err)
-		}
-	}()
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	return pl, nil
+}
+
+// Write is WriteContext for the validated package.
+func (pl *Plan) Write(ctx context.Context, w io.Writer) (*Result, error) {
+	dir := pl.pkg.TempDir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	res, err := pl.write(ctx, w, dir)
+	if err != nil {
+		return nil, fmt.Errorf("deb %s: %w", pl.pkg.Control.Get("Package"), err)
+	}
+	return res, nil
+}
+
+// WriteFile is WriteFileContext for the validated package.
+func (pl *Plan) WriteFile(ctx context.Context, path string) (*Result, error) {
+	res, err := pl.writeFile(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("deb %s: %w", pl.pkg.Control.Get("Package"), err)
+	}
+	return res, nil
+}
+
+func (pl *Plan) writeFile(ctx context.Context, path string) (*Result, error) {
+	f, err := atomicfile.Create(nil, path, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	tmpDir := p.TempDir
+	defer f.Abort()
+	// The *os.File itself, so that io.Copy of the staged data.tar into it is copy_file_range.
+	var w io.Writer = f
+	if osf, ok := f.File.(*os.File); ok {
+		w = osf
+	}
+	tmpDir := pl.pkg.TempDir
 	if tmpDir == "" {
-		tmpDir = dir
+		tmpDir = filepath.Dir(path)
 	}
-	if res, err = pl.write(ctx, f, tmpDir); err != nil {
+	res, err := pl.write(ctx, w, tmpDir)
+	if err != nil {
 		return nil, err
 	}
-	if err = f.Chmod(0o644); err != nil {
+	if err := f.Commit(); err != nil {
 		return nil, err
-	}
-	if err = f.Sync(); err != nil {
-		return nil, err
-	}
-	if err = f.Close(); err != nil {
-		return nil, err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return nil, err
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync() // best effort: make the rename durable
-		d.Close()
 	}
 	res.Path = path
 	return res, nil
 }
-
-// memberSuffix is the ar member suffix for a compression.
-func memberSuffix(c string) string {
-	switch c {
-	case "gzip":
-		return ".gz"
-	case "xz":
-		return ".xz"
-	case "zstd":
-		return ".zst"
-	}
-	return ""
-}
-
-// compressor wraps w in the chosen compressor. Every setting that changes the output is fixed
-// here (not taken from the machine), so the same input gives the same bytes everywhere; for
-// zstd, everywhere with the same encoder (see ZstdEncoder).
-func compressor(w io.Writer, c string, level int) (io.WriteCloser, error) {
-	switch c {
-	case "gzip":
-		z, err := pgzip.NewWriterLevel(w, level)
-		if err != nil {
-			return nil, err
-		}
-		// 1 MiB blocks (each seeded with the previous 32 KiB, so the ratio stays that of
-		// gzip); the block size fixes the output, the number in flight (2 to 4, about 3 MiB
-		// each) only the speed and the memory.
-		if err := z.SetConcurrency(1<<20, min(max(runtime.GOMAXPROCS(0), 2), 4)); err != nil {
-			return nil, err
-		}
-		return z, nil
-	case "zstd":
-		if _, err := zstdLibrary(); err == nil {
-			return newLibzstdWriter(w, level)
-		}
-		return zstd.NewWriter(w,
-			zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)),
-			zstd.WithEncoderConcurrency(2),
-			zstd.WithWindowSize(zstdWindow),
-			// A history buffer of two windows: with the low-memory one (window + one block)
-			// the encoder moved the whole 4 MiB window down after every 128 KiB block, 0.3 s
-			// of memmove on a 230 MB tree; the output is the same either way.
-			zstd.WithLowerEncoderMem(false),
-			zstd.WithEncoderCRC(true))
-	case "xz":
-		return newXZWriter(w, xzDictCap[level])
-	case "none":
-		return nopCloser{w}, nil
-	}
-	return nil, fmt.Errorf("unknown compression %q", c)
-}
-
-// zstdWindow is the zstd window; decoders need that much memory.
-const zstdWindow = 4 << 20
-
-type nopCloser struct{ io.Writer }
-
-func (nopCloser) Close() error { return nil }
-
-// xzDictCap is xz's preset dictionary size for each level.
-var xzDictCap = [...]int{0: 256 << 10, 1: 512 << 10, 2: 512 << 10, 3: 1 << 20, 4: 1 << 20, 5: 1 << 20, 6: 1 << 20, 7: 2 << 20, 8: 2 << 20, 9: 4 << 20}
 
 // tarHeader makes the GNU-format header dpkg-deb itself writes.
 func tarHeader(it *item) *tar.Header {
@@ -202,7 +146,7 @@ func tarHeader(it *item) *tar.Header {
 // chunk is a piece of data.tar's content handed from the reading goroutine to the tar writer
 // and to the file's hashing goroutine.
 type chunk struct {
-	item int     // index into plan.items
+	item int     // index into Plan.items
 	buf  *buffer // holds data; nil for entries without content
 	data []byte
 	last bool // the item's final chunk
@@ -231,8 +175,8 @@ var md5Server = sync.OnceValue(md5simd.NewServer)
 // stream into the compressor (which has threads of its own) while 16 goroutines hash the
 // files, each a different file, so the multi-buffer md5 kernel hashes them side by side.
 // A free list of buffers bounds the memory in between.
-func (pl *plan) writeData(ctx context.Context, w io.Writer) ([]byte, error) {
-	zw, err := compressor(w, pl.compression, pl.level)
+func (pl *Plan) writeData(ctx context.Context, w io.Writer) ([]byte, error) {
+	zw, err := pl.comp.newWriter(w, pl.level)
 	if err != nil {
 		return nil, err
 	}
@@ -291,7 +235,7 @@ func (pl *plan) writeData(ctx context.Context, w io.Writer) ([]byte, error) {
 	return md5sums.Bytes(), nil
 }
 
-func (pl *plan) writeTar(zw io.Writer, chunks <-chan chunk, release func(*buffer)) error {
+func (pl *Plan) writeTar(zw io.Writer, chunks <-chan chunk, release func(*buffer)) error {
 	tw := tar.NewWriter(zw)
 	cur := -1
 	for c := range chunks {
@@ -321,7 +265,7 @@ func (pl *plan) writeTar(zw io.Writer, chunks <-chan chunk, release func(*buffer
 
 // readFiles sends every item's content in order to chunks, and each file's content to its
 // lane (file i to lane i mod hashers); then it closes them all.
-func (pl *plan) readFiles(ctx context.Context, chunks chan<- chunk, lanes []chan chunk, free chan *buffer, done <-chan struct{}) {
+func (pl *Plan) readFiles(ctx context.Context, chunks chan<- chunk, lanes []chan chunk, free chan *buffer, done <-chan struct{}) {
 	defer func() {
 		close(chunks)
 		for _, l := range lanes {
@@ -364,7 +308,7 @@ func (pl *plan) readFiles(ctx context.Context, chunks chan<- chunk, lanes []chan
 
 var errCanceled = errors.New("canceled")
 
-func (pl *plan) readFile(ctx context.Context, i int, send func(chunk) bool, free chan *buffer, done <-chan struct{}) error {
+func (pl *Plan) readFile(ctx context.Context, i int, send func(chunk) bool, free chan *buffer, done <-chan struct{}) error {
 	it := &pl.items[i]
 	rc, err := it.Open()
 	if err != nil {
@@ -377,7 +321,7 @@ func (pl *plan) readFile(ctx context.Context, i int, send func(chunk) bool, free
 	return err
 }
 
-func (pl *plan) readContent(ctx context.Context, i int, rc io.Reader, send func(chunk) bool, free chan *buffer, done <-chan struct{}) error {
+func (pl *Plan) readContent(ctx context.Context, i int, rc io.Reader, send func(chunk) bool, free chan *buffer, done <-chan struct{}) error {
 	it := &pl.items[i]
 	if it.Size == 0 && !send(chunk{item: i, last: true}) {
 		return errCanceled
@@ -417,7 +361,7 @@ func (pl *plan) readContent(ctx context.Context, i int, rc io.Reader, send func(
 
 // controlTar builds the compressed control.tar in memory (it is small: the control file,
 // md5sums, conffiles, scripts, triggers).
-func (pl *plan) controlTar(md5sums []byte) ([]byte, error) {
+func (pl *Plan) controlTar(md5sums []byte) ([]byte, error) {
 	ctl, err := pl.control.Bytes()
 	if err != nil {
 		return nil, err
@@ -443,7 +387,7 @@ func (pl *plan) controlTar(md5sums []byte) ([]byte, error) {
 	sort.Slice(members, func(i, j int) bool { return members[i].name < members[j].name })
 
 	var out bytes.Buffer
-	zw, err := compressor(&out, pl.compression, pl.level)
+	zw, err := pl.comp.newWriter(&out, pl.level)
 	if err != nil {
 		return nil, err
 	}
@@ -472,7 +416,7 @@ func (pl *plan) controlTar(md5sums []byte) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-func (pl *plan) write(ctx context.Context, w io.Writer, tmpDir string) (*Result, error) {
+func (pl *Plan) write(ctx context.Context, w io.Writer, tmpDir string) (*Result, error) {
 	tmp, err := os.CreateTemp(tmpDir, ".upds-data-*.tar")
 	if err != nil {
 		return nil, fmt.Errorf("stage data.tar: %w", err)
@@ -508,7 +452,7 @@ func (pl *plan) write(ctx context.Context, w io.Writer, tmpDir string) (*Result,
 	if err := aw.WriteGlobalHeader(); err != nil {
 		return nil, err
 	}
-	suffix := memberSuffix(pl.compression)
+	suffix := pl.comp.suffix
 	header := func(name string, size int64) error {
 		return aw.WriteHeader(&ar.Header{Name: name, ModTime: pl.mtime, Mode: 0o644, Size: size})
 	}
