@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -18,6 +19,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/afero"
+
+	"github.com/upds/upds/interp/atomicfile"
 )
 
 // Cache is one project's cache. The zero value is not usable; call Open.
@@ -28,8 +31,6 @@ type Cache struct {
 	mu    sync.Mutex
 	stats map[string]statEntry
 	dirty bool
-	hits  int
-	miss  int
 }
 
 type statEntry struct {
@@ -78,24 +79,15 @@ func (c *Cache) Flush() error {
 	if !c.dirty {
 		return nil
 	}
-	if err := os.MkdirAll(c.dir, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(c.dir, ".stat-*")
+	f, err := atomicfile.Create(nil, filepath.Join(c.dir, statFile), 0o644)
 	if err != nil {
 		return err
 	}
-	if err := gob.NewEncoder(tmp).Encode(c.stats); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
+	defer f.Abort()
+	if err := gob.NewEncoder(f).Encode(c.stats); err != nil { // one Write: gob buffers a value
 		return err
 	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(c.dir, statFile)); err != nil {
-		os.Remove(tmp.Name())
+	if err := f.Commit(); err != nil {
 		return err
 	}
 	c.dirty = false
@@ -226,28 +218,66 @@ func (c *Cache) Lookup(kind, key string) (string, bool) {
 	}
 	p := c.Path(kind, key)
 	if _, err := os.Lstat(p); err != nil {
-		c.count(false)
 		return "", false
 	}
-	c.count(true)
 	return p, true
 }
 
-func (c *Cache) count(hit bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if hit {
-		c.hits++
-	} else {
-		c.miss++
+// Build makes dst hold the output of one cached step, the action of kind and key, and reports
+// whether it came from the cache. On a hit the stored object is linked out to dst (see
+// LinkOut). On a miss build writes the output, a file or a directory, at tmp, a new name in
+// Dir()/tmp (nothing is there yet, and build may stage beside it); it is stored under kind and key, then linked out. An
+// empty dst links nothing out: the output is used where it is stored, at Path(kind, key).
+// With the cache disabled nothing is looked up or stored: the output replaces dst (which
+// must be set).
+func (c *Cache) Build(kind, key, dst string, build func(tmp string) error) (hit bool, err error) {
+	if obj, ok := c.Lookup(kind, key); ok {
+		return true, linkOut(obj, dst)
 	}
+	if c.disabled && dst == "" {
+		return false, fmt.Errorf("cache: %s %s: the cache is disabled and the output has nowhere to go", kind, key)
+	}
+	tmpDir := filepath.Join(c.dir, "tmp")
+	if err := os.MkdirAll(tmpDir, 0o755); err != nil {
+		return false, err
+	}
+	tmp := filepath.Join(tmpDir, fmt.Sprintf("%s-%s-%016x", kind, key, rand.Uint64()))
+	defer os.RemoveAll(tmp) // gone once stored or replaced; after an error, what build left
+	if err := build(tmp); err != nil {
+		return false, err
+	}
+	if c.disabled {
+		return false, replace(tmp, dst)
+	}
+	obj, err := c.Put(kind, key, tmp)
+	if err != nil {
+		return false, err
+	}
+	return false, linkOut(obj, dst)
 }
 
-// Stats returns the number of hits and misses of Lookup so far.
-func (c *Cache) Stats() (hits, misses int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.hits, c.miss
+// linkOut is LinkOut when there is somewhere to link to.
+func linkOut(obj, dst string) error {
+	if dst == "" {
+		return nil
+	}
+	return LinkOut(obj, dst)
+}
+
+// replace puts the output of an uncached step at dst: a file as LinkOut does (dst is always
+// whole), a directory in place of what dst held.
+func replace(tmp, dst string) error {
+	fi, err := os.Lstat(tmp)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return LinkOut(tmp, dst)
+	}
+	if err := os.RemoveAll(dst); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dst)
 }
 
 // Put renames src (a file or a directory on the cache's filesystem: callers stage their output

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -101,5 +102,90 @@ func TestPutLookupLinkOut(t *testing.T) {
 	d := Open(filepath.Join(dir, ".nocache"), true)
 	if _, ok := d.Lookup("deb", key); ok {
 		t.Fatal("disabled cache hit")
+	}
+}
+
+func TestBuildStep(t *testing.T) {
+	dir := t.TempDir()
+	c := Open(filepath.Join(dir, ".upds"), false)
+	key := NewKey("deb", "1").String("x").Hex()
+	dst := filepath.Join(dir, "dist", "x.deb")
+	runs := 0
+	writeFile := func(tmp string) error {
+		runs++
+		return os.WriteFile(tmp, []byte("package"), 0o644)
+	}
+	for i, wantHit := range []bool{false, true} {
+		hit, err := c.Build("deb", key, dst, writeFile)
+		if err != nil || hit != wantHit {
+			t.Fatalf("build %d: hit %v, %v", i, hit, err)
+		}
+		if b, _ := os.ReadFile(dst); string(b) != "package" {
+			t.Fatalf("build %d: dst holds %q", i, b)
+		}
+	}
+	if runs != 1 {
+		t.Fatalf("built %d times", runs)
+	}
+	// A directory kept in the store, used there.
+	dkey := NewKey("venv", "1").Hex()
+	if _, err := c.Build("venv", dkey, "", func(tmp string) error {
+		if err := os.Mkdir(tmp, 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(tmp, "result.json"), []byte("{}"), 0o644)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(c.Path("venv", dkey), "result.json")); err != nil {
+		t.Fatal(err)
+	}
+	// A failed build leaves nothing behind.
+	boom := errors.New("boom")
+	if _, err := c.Build("deb", NewKey("deb", "2").Hex(), dst, func(tmp string) error {
+		os.WriteFile(tmp, []byte("half"), 0o644)
+		return boom
+	}); err != boom {
+		t.Fatalf("error %v", err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, ".upds", "tmp")); len(ents) != 0 {
+		t.Fatalf("tmp holds %d entries", len(ents))
+	}
+}
+
+func TestBuildStepDisabled(t *testing.T) {
+	dir := t.TempDir()
+	c := Open(filepath.Join(dir, ".upds"), true)
+	dst := filepath.Join(dir, "dist", "x.deb")
+	for i := range 2 {
+		hit, err := c.Build("deb", "k", dst, func(tmp string) error { return os.WriteFile(tmp, []byte{byte('0' + i)}, 0o644) })
+		if err != nil || hit {
+			t.Fatalf("build %d: hit %v, %v", i, hit, err)
+		}
+		if b, _ := os.ReadFile(dst); string(b) != string(rune('0'+i)) {
+			t.Fatalf("build %d: dst holds %q", i, b)
+		}
+	}
+	// A directory replaces the one at dst.
+	vdst := filepath.Join(dir, ".upds", "tmp", "nocache-venv-x")
+	for _, f := range []string{"a", "b"} {
+		if _, err := c.Build("venv", "k", vdst, func(tmp string) error {
+			os.Mkdir(tmp, 0o755)
+			return os.WriteFile(filepath.Join(tmp, f), nil, 0o644)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ents, _ := os.ReadDir(vdst); len(ents) != 1 || ents[0].Name() != "b" {
+		t.Fatalf("dst holds %v", ents)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, ".upds", "tmp")); len(ents) != 1 {
+		t.Fatalf("tmp holds %v", ents)
+	}
+	if _, err := c.Build("venv", "k", "", func(string) error { return nil }); err == nil {
+		t.Fatal("no destination, disabled: accepted")
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".upds", "objects")); err == nil {
+		t.Fatal("a disabled cache stored objects")
 	}
 }
