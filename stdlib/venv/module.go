@@ -172,19 +172,28 @@ func (t *Target) Build(a *interp.Action) error {
 	if err != nil {
 		return &interp.Error{Pos: t.pos, Msg: err.Error(), Usage: true}
 	}
-	if obj, ok := h.Cache.Lookup("venv", key); ok {
-		if res, err := loadStored(obj); err == nil {
-			t.res = res
-			a.Cached = true
-			return nil
-		}
+	// The venv is used where the cache keeps it; with --no-cache, one uncached venv per name,
+	// replaced by the next such build.
+	obj := ""
+	if h.Cache.Disabled() {
+		obj = filepath.Join(h.Cache.Dir(), "tmp", "nocache-venv-"+t.spec.Name)
 	}
+	a.Cached, err = h.Cache.Build("venv", key, obj, func(tmp string) error { return t.build(a, key, tmp) })
+	if err != nil {
+		return err
+	}
+	if obj == "" {
+		obj = h.Cache.Path("venv", key)
+	}
+	t.res, err = loadStored(obj)
+	return err
+}
+
+// build runs pip and keeps the venv at obj: obj/tree is the venv, obj/result.json what it needs.
+func (t *Target) build(a *interp.Action, key, obj string) error {
+	h := a.Host
 	if err := CheckPython(a.Ctx, t.spec.Python); err != nil {
 		return &interp.Error{Pos: t.pos, Msg: fmt.Sprintf("venv %s: %v", t.spec.Name, err), Usage: true}
-	}
-	tmp := filepath.Join(h.Cache.Dir(), "tmp")
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		return err
 	}
 	logDir := filepath.Join(h.Cache.Dir(), "logs")
 	os.MkdirAll(logDir, 0o755)
@@ -194,48 +203,20 @@ func (t *Target) Build(a *interp.Action) error {
 		return err
 	}
 	defer logf.Close()
-	res, err := Build(a.Ctx, t.spec, tmp, logf)
+	res, err := Build(a.Ctx, t.spec, filepath.Join(h.Cache.Dir(), "tmp"), logf)
 	if err != nil {
 		return &interp.Error{Pos: t.pos, Msg: fmt.Sprintf("%v (log: %s)", err, logPath)}
 	}
-	// Keep it: OBJ/tree is the venv, OBJ/result.json what it needs.
-	obj, err := os.MkdirTemp(tmp, "venv-obj-")
-	if err != nil {
-		os.RemoveAll(res.Dir)
+	defer os.RemoveAll(res.Dir) // moved into obj unless something failed
+	if err := os.Mkdir(obj, 0o755); err != nil {
 		return err
 	}
 	if err := os.Rename(res.Dir, filepath.Join(obj, "tree")); err != nil {
-		os.RemoveAll(res.Dir)
-		os.RemoveAll(obj)
 		return err
 	}
 	res.Dir = ""
 	meta, _ := json.Marshal(stored{Result: *res, Key: key})
-	if err := os.WriteFile(filepath.Join(obj, "result.json"), meta, 0o644); err != nil {
-		os.RemoveAll(obj)
-		return err
-	}
-	if h.Cache.Disabled() {
-		// --no-cache: one uncached venv per name, replaced by the next such build.
-		fixed := filepath.Join(tmp, "nocache-venv-"+t.spec.Name)
-		if err := os.RemoveAll(fixed); err != nil {
-			return err
-		}
-		if err := os.Rename(obj, fixed); err != nil {
-			os.RemoveAll(obj)
-			return err
-		}
-		res.Dir = filepath.Join(fixed, "tree")
-		t.res = res
-		return nil
-	}
-	final, err := h.Cache.Put("venv", key, obj)
-	if err != nil {
-		os.RemoveAll(obj)
-		return err
-	}
-	t.res, err = loadStored(final)
-	return err
+	return os.WriteFile(filepath.Join(obj, "result.json"), meta, 0o644)
 }
 
 func loadStored(obj string) (*Result, error) {
