@@ -151,14 +151,19 @@ type Result struct {
 	Files int `json:"files"`
 }
 
-// Filename returns the Debian file name of the package: NAME_VERSION_ARCH.deb, the version
-// without its epoch.
+// Filename returns the Debian file name of the package whose control fields are c:
+// FileName of its Package, Version and Architecture.
 func Filename(c control.Paragraph) string {
-	v := c.Get("Version")
-	if i := strings.IndexByte(v, ':'); i >= 0 {
-		v = v[i+1:]
+	return FileName(c.Get("Package"), c.Get("Version"), c.Get("Architecture"))
+}
+
+// FileName is the Debian file name of a package, the one name dist/ and a repository's pool
+// give it: NAME_VERSION_ARCH.deb, the version without its epoch.
+func FileName(name, version, arch string) string {
+	if i := strings.IndexByte(version, ':'); i >= 0 {
+		version = version[i+1:]
 	}
-	return c.Get("Package") + "_" + v + "_" + c.Get("Architecture") + ".deb"
+	return name + "_" + version + "_" + arch + ".deb"
 }
 
 // Script names a package may carry.

@@ -55,7 +55,7 @@ func changelogGz(name, ver, maint string, mtime time.Time) []byte {
 
 // lintianOverrides returns the overrides for the layout a Python deployment uses on purpose:
 // code under /srv or /opt, virtualenvs under /var/virtualenvs.
-func (t *Target) lintianOverrides(entries []sourced) []byte {
+func (s *Spec) lintianOverrides(entries []sourced) []byte {
 	var lines []string
 	has := func(prefix string) bool {
 		for _, e := range entries {
@@ -78,24 +78,24 @@ func (t *Target) lintianOverrides(entries []sourced) []byte {
 		// The venv and the code live outside the FHS on purpose (one self-contained tree).
 		lines = append(lines, "file-in-unusual-dir *")
 	}
-	for _, c := range t.contents {
-		if _, ok := c.(ContentsTarget); ok {
+	for _, c := range s.Contents {
+		if c.Kind == ContentBuilt {
 			// Console scripts run the venv's own interpreter.
 			lines = append(lines, "unusual-interpreter *")
 			break
 		}
 	}
-	if len(t.contents) == 0 {
+	if len(s.Contents) == 0 {
 		lines = append(lines, "empty-binary-package")
 	}
 	lines = append(lines, "unknown-field X-Upds-Source")
-	lines = append(lines, t.overrides...)
+	lines = append(lines, s.LintianOverrides...)
 	if len(lines) == 0 {
 		return nil
 	}
 	var b strings.Builder
 	for _, l := range lines {
-		fmt.Fprintf(&b, "%s: %s\n", t.name, l)
+		fmt.Fprintf(&b, "%s: %s\n", s.Name, l)
 	}
 	return []byte(b.String())
 }

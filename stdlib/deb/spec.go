@@ -1,0 +1,409 @@
+package deb
+
+// A package as deb() declares it, in plain Go: Spec and what it is made of, and the checks that
+// need nothing but the Spec and the project. Plan (assemble.go) turns a Spec into a package.
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/afero"
+
+	"github.com/upds/upds/interp"
+	"github.com/upds/upds/stdlib/deb/control"
+	"github.com/upds/upds/stdlib/version"
+)
+
+// Spec is everything a package built from BUILD.star is, as plain Go values: deb() fills one,
+// and Spec.Plan turns one into the package it describes.
+type Spec struct {
+	// Name is the package name.
+	Name string
+	// Version is the package version, unless VersionOf is set: then VersionOf gives it when
+	// the package is built (the project version, or version()).
+	Version   string
+	VersionOf func() (string, error)
+	// Arch is the architecture; "" means the project's.
+	Arch string
+	// Contents are what the package holds, in order.
+	Contents []Content
+	// Owner and Group own every entry whose Content names none. nil is root; an Owner
+	// alone means its group too, where Debian has a group of that name with a static id.
+	Owner, Group *Owner
+	// Conffiles are more conffiles: every regular file under /etc already is one, except
+	// those in NotConffiles.
+	Conffiles, NotConffiles []string
+	// The relation fields, written in this order. deb targets in PreDepends and Depends are
+	// built along with the package.
+	PreDepends, Depends, Recommends, Suggests, Conflicts, Breaks, Replaces, Provides []Relation
+	// Section is the section ("" is misc); Priority is written when set.
+	Section, Priority string
+	// Homepage and Maintainer default to the project's.
+	Homepage, Maintainer string
+	// Description's first line is the synopsis, the rest the long description; what is
+	// missing is made up (Debian requires both).
+	Description string
+	// Fields are more control fields, written in the order of their names.
+	Fields map[string]string
+	// The maintainer scripts and the triggers file.
+	Preinst, Postinst, Prerm, Postrm, Triggers Script
+	// Compression of control.tar and data.tar: "gzip", "xz", "zstd" or "none".
+	Compression string
+	// Docs adds /usr/share/doc/NAME/copyright and changelog.gz, and the lintian overrides
+	// for the deployment layout.
+	Docs bool
+	// LintianOverrides are more lines for /usr/share/lintian/overrides/NAME.
+	LintianOverrides []string
+}
+
+// Relation is one element of a relation field: Text ("nginx (>= 1.22)", "a | b"), or
+// Package, another package of the project, written "NAME (= VERSION)" with the version it
+// has when this one is built.
+type Relation struct {
+	Text    string
+	Package Versioned
+}
+
+// Versioned is a package whose version is known when it is built: a deb() target.
+type Versioned interface {
+	Name() string
+	Version() (string, error)
+}
+
+// Script is a maintainer script or the triggers file: Text itself, or the project file Path.
+type Script struct {
+	Text, Path string
+}
+
+// Owner is the user or the group that owns package entries.
+type Owner struct {
+	Name string
+	// ID is the numeric id; -1 means the static id Debian's base-passwd gives Name.
+	ID int
+}
+
+// ContentKind is what a Content puts into the package.
+type ContentKind uint8
+
+// The kinds of content: tree(), file(), directory(), link(), and a built tree (a venv).
+const (
+	ContentTree ContentKind = iota
+	ContentFile
+	ContentDirectory
+	ContentLink
+	ContentBuilt
+)
+
+var contentKinds = [...]struct{ fn, dest string }{
+	ContentTree:      {"tree", "into"},
+	ContentFile:      {"file", "dest"},
+	ContentDirectory: {"directory", "path"},
+	ContentLink:      {"link", "path"},
+	ContentBuilt:     {"built", ""},
+}
+
+// Content is one element of a package's contents.
+type Content struct {
+	Kind ContentKind
+	// Src is the project path of a tree or a file.
+	Src string
+	// Dest is where it goes in the package: a tree's into, a file's dest, the path of a
+	// directory or a link.
+	Dest string
+	// Target is a link's target.
+	Target string
+	// Owner and Group override the Spec's for these entries (not for links: root).
+	Owner, Group *Owner
+	// Mode, when set, is the mode of a directory, of a file, or of a tree's files; otherwise
+	// directories are 0755 and files 0755 when executable in the project, else 0644.
+	Mode *fs.FileMode
+	// Exclude are patterns, relative to a tree's Src, of what stays out.
+	Exclude []string
+	// Built gives the tree of a ContentBuilt once it is built.
+	Built ContentsSource
+}
+
+// String is the content as BUILD.star writes it: file("a.txt", "/etc/a").
+func (c Content) String() string {
+	switch c.Kind {
+	case ContentLink:
+		return fmt.Sprintf("link(%q, %q)", c.Dest, c.Target)
+	case ContentDirectory:
+		return fmt.Sprintf("directory(%q)", c.Dest)
+	}
+	return fmt.Sprintf("%s(%q, %q)", contentKinds[c.Kind].fn, c.Src, c.Dest)
+}
+
+// ContentsSource is a target whose built result can be packaged (a venv).
+type ContentsSource interface {
+	Contents() (*Contents, error)
+}
+
+// Contents is what a built target contributes to a package that lists it in contents: a
+// directory on disk placed at Into, plus what the package needs because of it.
+type Contents struct {
+	Dir          string            // the tree on disk
+	Into         string            // where it goes in the package
+	Depends      []string          // relations it adds to Depends
+	Scripts      map[string][]byte // maintainer script snippets (sh), merged into the package's
+	ArchSpecific bool              // it holds compiled code: the package cannot be "all"
+}
+
+// Inputs are what a Spec is built from besides itself.
+type Inputs struct {
+	// Project gives the defaults: maintainer, homepage, architecture, and the name, license
+	// and copyright of the documentation.
+	Project interp.Project
+	// FS is the project directory: contents' Src and script paths are relative to it.
+	FS afero.Fs
+	// Root is its path on the real filesystem ("" in memory), which keys the stat cache.
+	Root string
+	// MTime is the clamp of every modification time (SOURCE_DATE_EPOCH); zero means
+	// DefaultMTime.
+	MTime time.Time
+}
+
+// ParseOwner reads an owner or group written "NAME" or "NAME:ID". A NAME without an id must
+// have a static id in Debian's base-passwd: a user's, or with group set a group's.
+func ParseOwner(s string, group bool) (*Owner, error) {
+	o := &Owner{Name: s, ID: -1}
+	if n, id, ok := strings.Cut(s, ":"); ok {
+		i, err := strconv.Atoi(id)
+		if err != nil || i < 0 || n == "" {
+			return nil, fmt.Errorf("%q: want NAME or NAME:ID", s)
+		}
+		o.Name, o.ID = n, i
+	}
+	if o.Name == "" {
+		return nil, errors.New("empty name")
+	}
+	if o.ID < 0 {
+		_, known := WellKnownUID(o.Name)
+		if group {
+			_, known = WellKnownGID(o.Name)
+		}
+		if !known {
+			return nil, fmt.Errorf("%q has no static Debian id: write %q with the id your preinst creates it with", o.Name, o.Name+":ID")
+		}
+	}
+	return o, nil
+}
+
+// ParseMode turns a Unix mode (0o2775) into an fs.FileMode.
+func ParseMode(n int64) (fs.FileMode, error) {
+	if n < 0 || n > 0o7777 {
+		return 0, fmt.Errorf("%d is not a file mode (0 to 0o7777)", n)
+	}
+	return fileMode(n), nil
+}
+
+// specError is a mistake in what BUILD.star says, as opposed to a failure to read what a
+// built target made: it is reported at the deb() line with exit code 2.
+type specError struct{ msg string }
+
+func (e *specError) Error() string { return e.msg }
+
+// errorf makes a specError about the package: "deb NAME: ...".
+func (s *Spec) errorf(format string, a ...any) error {
+	return &specError{fmt.Sprintf("deb %s: "+format, append([]any{s.Name}, a...)...)}
+}
+
+// Check reports the first mistake in s that can be found before anything is built, and
+// cleans its paths: name, version, architecture, maintainer, compression, contents,
+// relations, conffiles and scripts (which must exist in fsys, or start with #!).
+func (s *Spec) Check(project interp.Project, fsys afero.Fs) error {
+	if err := control.ValidPackageName(s.Name); err != nil {
+		return &specError{fmt.Sprintf("deb: name: %v", err)}
+	}
+	if s.VersionOf == nil {
+		if _, err := version.Parse(s.Version); err != nil {
+			return s.errorf("version: %v", err)
+		}
+	}
+	if err := control.ValidArchitecture(s.Arch); s.Arch != "" && err != nil {
+		return s.errorf("arch: %v", err)
+	}
+	if err := control.ValidArchitecture(project.Arch); s.Arch == "" && err != nil {
+		return s.errorf("project arch: %v", err)
+	}
+	if s.Maintainer == "" && project.Maintainer == "" {
+		return s.errorf(`maintainer: none given: set project(maintainer = "Name <email>") or deb(maintainer = ...)`)
+	}
+	if _, ok := compressionNamed(s.Compression); !ok || s.Compression == "" {
+		return s.errorf("compression: %q is not one of %s", s.Compression, writableNames(", ", ", "))
+	}
+	if err := s.checkContents(fsys); err != nil {
+		return err
+	}
+	if err := s.checkRelations(); err != nil {
+		return err
+	}
+	for i, c := range s.Conffiles {
+		p, err := destPath(c, "conffiles")
+		if err != nil {
+			return s.errorf("%v", err)
+		}
+		s.Conffiles[i] = p
+	}
+	for i, c := range s.NotConffiles {
+		s.NotConffiles[i] = path.Clean(c)
+	}
+	return s.checkScripts(fsys)
+}
+
+func (s *Spec) checkContents(fsys afero.Fs) error {
+	seen := map[string]string{}
+	for i := range s.Contents {
+		c := &s.Contents[i]
+		if err := c.check(fsys); err != nil {
+			return err
+		}
+		if c.Kind == ContentBuilt {
+			continue
+		}
+		if prev, dup := seen[c.Dest]; dup && c.Kind != ContentTree {
+			return s.errorf("contents: two entries at %s: %s and %s", c.Dest, prev, c)
+		}
+		seen[c.Dest] = c.String()
+	}
+	return nil
+}
+
+// relationField is one relation field of a Spec.
+type relationField struct {
+	field, param string // "Pre-Depends", "pre_depends"
+	list         []Relation
+}
+
+// relationFields are the relation fields in the order they are written.
+func (s *Spec) relationFields() []relationField {
+	return []relationField{
+		{"Pre-Depends", "pre_depends", s.PreDepends}, {"Depends", "depends", s.Depends},
+		{"Recommends", "recommends", s.Recommends}, {"Suggests", "suggests", s.Suggests},
+		{"Conflicts", "conflicts", s.Conflicts}, {"Breaks", "breaks", s.Breaks},
+		{"Replaces", "replaces", s.Replaces}, {"Provides", "provides", s.Provides},
+	}
+}
+
+func (s *Spec) checkRelations() error {
+	for _, f := range s.relationFields() {
+		for i, r := range f.list {
+			if r.Package != nil {
+				if r.Package.Name() == s.Name {
+					return s.errorf("%s: a package cannot refer to itself", strings.ToLower(f.field))
+				}
+				continue
+			}
+			rs, err := control.ParseRelations(r.Text)
+			if err == nil {
+				err = rs.CheckBinary()
+			}
+			if err != nil {
+				return s.errorf("%s[%d]: %v", f.param, i, err)
+			}
+		}
+	}
+	return nil
+}
+
+// scriptFields are the maintainer scripts deb() sets and the triggers file, in order.
+func (s *Spec) scriptFields() []struct {
+	name   string
+	script *Script
+} {
+	return []struct {
+		name   string
+		script *Script
+	}{{"preinst", &s.Preinst}, {"postinst", &s.Postinst}, {"prerm", &s.Prerm}, {"postrm", &s.Postrm}, {"triggers", &s.Triggers}}
+}
+
+func (s *Spec) checkScripts(fsys afero.Fs) error {
+	for _, f := range s.scriptFields() {
+		sc := f.script
+		switch {
+		case sc.Path != "":
+			p, err := srcPath(sc.Path, f.name)
+			if err != nil {
+				return s.errorf("%v", err)
+			}
+			if _, err := fsys.Stat(p); err != nil {
+				return s.errorf("%s: %q: %v", f.name, sc.Path, notFound(err))
+			}
+			sc.Path = p
+		case sc.Text != "" && f.name != "triggers" && !strings.HasPrefix(sc.Text, "#!"):
+			return s.errorf("%s: the script must start with #! (e.g. #!/bin/sh)", f.name)
+		}
+	}
+	return nil
+}
+
+// check reports the first mistake in c, as its builtin names it ("file: dest: ..."), and
+// cleans its paths.
+func (c *Content) check(fsys afero.Fs) error {
+	if c.Kind == ContentBuilt {
+		return nil
+	}
+	k := contentKinds[c.Kind]
+	raw := c.Src
+	var err error
+	hasSrc := c.Kind == ContentTree || c.Kind == ContentFile
+	if hasSrc {
+		if c.Src, err = srcPath(c.Src, k.fn+": src"); err != nil {
+			return err
+		}
+	}
+	if c.Dest, err = destPath(c.Dest, k.fn+": "+k.dest); err != nil {
+		return err
+	}
+	if c.Kind == ContentLink && c.Target == "" {
+		return errors.New("link: target is empty")
+	}
+	if !hasSrc {
+		return nil
+	}
+	fi, err := fsys.Stat(c.Src)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s: src %q: %v", k.fn, raw, notFound(err))
+	case c.Kind == ContentTree && !fi.IsDir():
+		return fmt.Errorf("tree: src %q is not a directory (use file())", raw)
+	case c.Kind == ContentFile && !fi.Mode().IsRegular():
+		return fmt.Errorf("file: src %q is not a regular file", raw)
+	}
+	return nil
+}
+
+// destPath checks an absolute path inside the package.
+func destPath(p, what string) (string, error) {
+	if !strings.HasPrefix(p, "/") {
+		return "", fmt.Errorf("%s: %q is not absolute (package paths start with /)", what, p)
+	}
+	c := path.Clean(p)
+	if c != p && c+"/" != p {
+		return "", fmt.Errorf("%s: %q is not clean (write %q)", what, p, c)
+	}
+	if c == "/" {
+		return "", fmt.Errorf("%s: %q is the package root", what, p)
+	}
+	return c, nil
+}
+
+func srcPath(p, what string) (string, error) {
+	c, err := interp.ProjectPath(p)
+	if err != nil {
+		return "", fmt.Errorf("%s: %v", what, err)
+	}
+	return c, nil
+}
+
+func notFound(err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return errors.New("no such file or directory in the project")
+	}
+	return err
+}
