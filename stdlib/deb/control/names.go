@@ -3,8 +3,9 @@ package control
 import (
 	"errors"
 	"fmt"
-	"github.com/upds/upds/stdlib/version"
 	"strings"
+
+	"github.com/upds/upds/stdlib/version"
 )
 
 // ValidPackageName checks a package name against Debian policy 5.6.1: lower case letters, digits,
@@ -41,8 +42,6 @@ func ValidArchitecture(s string) error {
 }
 
 func isLowerAlnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
-
-func isAlnum(c byte) bool { return isLowerAlnum(c) || c >= 'A' && c <= 'Z' }
 
 // ValidVersion checks a Debian version string ([epoch:]upstream[-revision]) by dpkg's rules
 // (what `dpkg --validate-version` accepts), using stdlib/version.
