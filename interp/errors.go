@@ -13,13 +13,17 @@ import (
 // Error is a user mistake in BUILD.star or a failure of a run function, with its position.
 // Its Error() is the one line a user sees first; Backtrace, when set, follows it.
 type Error struct {
-	Pos       syntax.Position
-	Msg       string
+	Pos syntax.Position
+	Msg string
+	// Backtrace is the Starlark call stack when it has more than the frame Pos names
+	// ("Traceback (most recent call last):" and one line per frame), without the message.
 	Backtrace string
 	// Usage marks errors in the build description itself (exit code 2) as opposed to a task
 	// or action that failed while running (exit code 1).
 	Usage bool
-	cause error
+	// Cause is the error Msg describes, if any: errors.Is and errors.As look into it (a
+	// target's Build that sets it keeps, say, context.Canceled visible to the caller).
+	Cause error
 }
 
 func (e *Error) Error() string {
@@ -29,7 +33,7 @@ func (e *Error) Error() string {
 	return e.Msg
 }
 
-func (e *Error) Unwrap() error { return e.cause }
+func (e *Error) Unwrap() error { return e.Cause }
 
 // IsUsage reports whether err is a mistake in the build description (exit code 2).
 func IsUsage(err error) bool {
@@ -48,11 +52,11 @@ func convertError(err error, usage bool) error {
 	}
 	var se syntax.Error
 	if errors.As(err, &se) {
-		return &Error{Pos: se.Pos, Msg: se.Msg, Usage: true, cause: err}
+		return &Error{Pos: se.Pos, Msg: se.Msg, Usage: true, Cause: err}
 	}
 	var rl resolve.ErrorList
 	if errors.As(err, &rl) && len(rl) > 0 {
-		return &Error{Pos: rl[0].Pos, Msg: rl[0].Msg, Usage: true, cause: err}
+		return &Error{Pos: rl[0].Pos, Msg: rl[0].Msg, Usage: true, Cause: err}
 	}
 	var ee *starlark.EvalError
 	if errors.As(err, &ee) {
@@ -61,11 +65,9 @@ func convertError(err error, usage bool) error {
 			// An error already positioned by a nested load: keep it, add the chain.
 			return inner
 		}
-		pos := innermostPos(ee.CallStack)
-		msg := ee.Msg
-		return &Error{Pos: pos, Msg: msg, Backtrace: ee.Backtrace(), Usage: usage, cause: err}
+		return &Error{Pos: innermostPos(ee.CallStack), Msg: ee.Msg, Backtrace: backtrace(ee.CallStack), Usage: usage, Cause: err}
 	}
-	return &Error{Msg: err.Error(), Usage: usage, cause: err}
+	return &Error{Msg: err.Error(), Usage: usage, Cause: err}
 }
 
 func innermostPos(stack starlark.CallStack) syntax.Position {
@@ -78,12 +80,28 @@ func innermostPos(stack starlark.CallStack) syntax.Position {
 	return syntax.Position{}
 }
 
-// FormatError renders an error for the terminal: the one-line message, then the Starlark
-// backtrace when there is one and it adds something.
+// backtrace is the Starlark part of a call stack, outermost first, as Starlark prints it but
+// without the message (Error() has it, once): "" when it has only the frame Error() names.
+// Frames of builtins are left out: the message of a builtin's error names the builtin.
+func backtrace(stack starlark.CallStack) string {
+	var frames starlark.CallStack
+	for _, f := range stack {
+		if f.Pos.Filename() != "<builtin>" {
+			frames = append(frames, f)
+		}
+	}
+	if len(frames) < 2 {
+		return ""
+	}
+	return strings.TrimRight(frames.String(), "\n")
+}
+
+// FormatError renders an error for the terminal: the message with its position, then the
+// Starlark backtrace when it has more than one frame.
 func FormatError(err error) string {
 	var e *Error
-	if errors.As(err, &e) && e.Backtrace != "" && strings.Count(e.Backtrace, "\n") > 2 {
-		return e.Error() + "\n" + strings.TrimRight(e.Backtrace, "\n")
+	if errors.As(err, &e) && e.Backtrace != "" && err.Error() == e.Error() {
+		return e.Error() + "\n" + e.Backtrace
 	}
 	return err.Error()
 }

@@ -459,7 +459,7 @@ func (r *Runner) execute(ctx context.Context, n *node) (cached bool, err error) 
 			if !strings.HasPrefix(msg, n.id+":") {
 				msg = n.id + ": " + msg
 			}
-			return false, &Error{Pos: n.target.Pos(), Msg: msg, cause: err}
+			return false, &Error{Pos: n.target.Pos(), Msg: msg, Cause: err}
 		}
 		n.outputs = n.target.Outputs()
 		return a.Cached, nil

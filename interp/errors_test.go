@@ -1,0 +1,63 @@
+package interp
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"go.starlark.net/starlark"
+)
+
+// hostKeyError is a builtin failing with a message of several lines, like send()'s host-key
+// errors.
+var hostKeyError = starlark.NewBuiltin("hostkey", func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
+	return nil, errors.New("hostkey: web1: the host key has changed\n  known_hosts line 3 has ssh-ed25519 SHA256:old\n  the server offers ssh-ed25519 SHA256:new")
+})
+
+// TestBuiltinMultiLineErrorPrintedOnce: a builtin's error of several lines is printed once,
+// with the BUILD.star position, and the traceback (only when there is more than one frame)
+// does not repeat it.
+func TestBuiltinMultiLineErrorPrintedOnce(t *testing.T) {
+	b, _, err := load(t, map[string]string{"BUILD.star": `
+def deploy(ctx):
+    hostkey()
+
+def helper():
+    hostkey()
+
+def nested(ctx):
+    helper()
+
+task("deploy", run = deploy)
+task("nested", run = nested)
+`}, func(o *Options) { o.Builtins = starlark.StringDict{"hostkey": hostKeyError} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		task, pos string
+		frames    []string // the traceback's frames; none: no traceback
+	}{
+		{"deploy", "BUILD.star:3:12", nil},
+		{"nested", "BUILD.star:6:12", []string{"BUILD.star:9:11: in nested", "BUILD.star:6:12: in helper"}},
+	} {
+		err := b.NewRunner(RunOptions{}).Run(context.Background(), []string{tc.task})
+		got := FormatError(err)
+		want := tc.pos + ": task " + tc.task + ": hostkey: web1: the host key has changed\n" +
+			"  known_hosts line 3 has ssh-ed25519 SHA256:old\n  the server offers ssh-ed25519 SHA256:new"
+		if len(tc.frames) > 0 {
+			want += "\nTraceback (most recent call last):\n  " + strings.Join(tc.frames, "\n  ")
+		}
+		if got != want {
+			t.Errorf("task %s: FormatError =\n%s\nwant\n%s", tc.task, got, want)
+		}
+	}
+	// While BUILD.star is evaluated too.
+	_, _, err = load(t, map[string]string{"BUILD.star": "x = 1\nhostkey()\n"},
+		func(o *Options) { o.Builtins = starlark.StringDict{"hostkey": hostKeyError} })
+	if got := FormatError(err); strings.Count(got, "has changed") != 1 || strings.Contains(got, "Traceback") ||
+		!strings.HasPrefix(got, "BUILD.star:2:8: hostkey: web1") {
+		t.Errorf("evaluation: FormatError =\n%s", got)
+	}
+}
