@@ -1,9 +1,11 @@
 package interp
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"go.starlark.net/resolve"
 	"go.starlark.net/starlark"
@@ -68,6 +70,42 @@ func convertError(err error, usage bool) error {
 		return &Error{Pos: innermostPos(ee.CallStack), Msg: ee.Msg, Backtrace: backtrace(ee.CallStack), Usage: usage, Cause: err}
 	}
 	return &Error{Msg: err.Error(), Usage: usage, Cause: err}
+}
+
+// withBadByte rewrites the scanner's "unexpected input character" error about a byte that is
+// not UTF-8, which the scanner shows as U+FFFD, into one that names the byte as it is in src.
+func withBadByte(err error, src []byte) error {
+	var e *Error
+	if !errors.As(err, &e) || !strings.HasPrefix(e.Msg, "unexpected input character") || !e.Pos.IsValid() {
+		return err
+	}
+	if b, ok := byteAt(src, int(e.Pos.Line), int(e.Pos.Col)); ok {
+		e.Msg = fmt.Sprintf(`unexpected byte \x%02x: not UTF-8 (a .star file is UTF-8 text)`, b)
+	}
+	return err
+}
+
+// byteAt returns the byte at a 1-based line and column (counted in runes, an invalid byte
+// being one, as the Starlark scanner counts them) when it starts no valid UTF-8 sequence.
+func byteAt(src []byte, line, col int) (byte, bool) {
+	for l := 1; l < line; l++ {
+		i := bytes.IndexByte(src, '\n')
+		if i < 0 {
+			return 0, false
+		}
+		src = src[i+1:]
+	}
+	for c := 1; len(src) > 0; c++ {
+		r, size := utf8.DecodeRune(src)
+		if c == col {
+			return src[0], r == utf8.RuneError && size == 1
+		}
+		if r == '\n' {
+			break
+		}
+		src = src[size:]
+	}
+	return 0, false
 }
 
 func innermostPos(stack starlark.CallStack) syntax.Position {

@@ -61,3 +61,26 @@ task("nested", run = nested)
 		t.Errorf("evaluation: FormatError =\n%s", got)
 	}
 }
+
+// TestNonUTF8ByteShownAsByte: a byte that is not UTF-8 is named as the byte, at its position,
+// not as the replacement character the scanner decodes it to.
+func TestNonUTF8ByteShownAsByte(t *testing.T) {
+	for _, tc := range []struct {
+		name, src, want string
+	}{
+		{"ascii line", "project(name = \"x\")\nx = 1 \xff 2\n", `BUILD.star:2:7: unexpected byte \xff: not UTF-8`},
+		{"after multibyte", "s = \"é\" \xfe\n", `BUILD.star:1:9: unexpected byte \xfe: not UTF-8`},
+		{"in a loaded file", "load(\"//lib.star\", \"v\")\n", `lib.star:2:1: unexpected byte \xc3: not UTF-8`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := load(t, map[string]string{"BUILD.star": tc.src, "lib.star": "v = 1\n\xc3(\n"})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			got := FormatError(err)
+			if !strings.Contains(got, tc.want) || strings.ContainsRune(got, '\uFFFD') || !IsUsage(err) {
+				t.Errorf("error %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -188,7 +188,7 @@ func (l *loader) exec(filename string, lab label, src []byte) (starlark.StringDi
 	thread.SetLocal(localPhase, PhaseEval)
 	globals, err := starlark.ExecFileOptions(&fileOptions, thread, lab.filename(), src, l.predeclared)
 	if err != nil {
-		return nil, convertError(err, true)
+		return nil, withBadByte(convertError(err, true), src)
 	}
 	globals.Freeze()
 	return globals, nil
