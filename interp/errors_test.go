@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"go.starlark.net/starlark"
 )
@@ -82,5 +83,28 @@ func TestNonUTF8ByteShownAsByte(t *testing.T) {
 				t.Errorf("error %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestEvaluationStopsWhenCancelled: a long top-level loop stops soon after the context is
+// done (Ctrl-C), with ErrInterrupted.
+func TestEvaluationStopsWhenCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := load(t, map[string]string{
+			"BUILD.star": "load(\"//loop.star\", \"n\")\n",
+			"loop.star":  "n = 0\nfor i in range(1000000000):\n    n += 1\n",
+		}, func(o *Options) { o.Ctx = ctx })
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrInterrupted) || err.Error() != "interrupted" {
+			t.Fatalf("cancelled evaluation: %v, want ErrInterrupted", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("evaluation went on 5 s after its context was cancelled")
 	}
 }

@@ -1,6 +1,7 @@
 package interp
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"io/fs"
@@ -44,6 +45,9 @@ type Options struct {
 	Env []string
 	// VersionFunc reads the project version when called.
 	VersionFunc func(h *Host) (string, error)
+	// Ctx stops the evaluation when it is done (Ctrl-C): Load then returns an error wrapping
+	// ErrInterrupted. Nil means never.
+	Ctx context.Context
 }
 
 // FileOptions are the Starlark dialect of BUILD.star: sets, while loops, top-level if/for and
@@ -186,8 +190,16 @@ func (l *loader) exec(filename string, lab label, src []byte) (starlark.StringDi
 	}
 	thread.SetLocal(localHost, l.host)
 	thread.SetLocal(localPhase, PhaseEval)
+	if ctx := l.opt.Ctx; ctx != nil {
+		// A long top-level loop stops at its next step when the user interrupts.
+		stop := context.AfterFunc(ctx, func() { thread.Cancel("interrupted") })
+		defer stop()
+	}
 	globals, err := starlark.ExecFileOptions(&fileOptions, thread, lab.filename(), src, l.predeclared)
 	if err != nil {
+		if l.opt.Ctx != nil && l.opt.Ctx.Err() != nil {
+			return nil, &Error{Msg: ErrInterrupted.Error(), Cause: ErrInterrupted}
+		}
 		return nil, withBadByte(convertError(err, true), src)
 	}
 	globals.Freeze()

@@ -34,6 +34,10 @@ const (
 // ErrCancelled is wrapped by the error of a node stopped while it ran.
 var ErrCancelled = errors.New("cancelled")
 
+// ErrInterrupted is wrapped by the error of an evaluation or a run stopped by its context
+// (Ctrl-C, SIGTERM) rather than by a failure.
+var ErrInterrupted = errors.New("interrupted")
+
 // Event reports progress of a run to a Reporter.
 type Event struct {
 	Kind    EventKind
@@ -412,7 +416,7 @@ func (r *Runner) runGraph(parent context.Context, root *node) error {
 	}
 	wg.Wait()
 	if len(failures) == 0 && parent.Err() != nil {
-		return fmt.Errorf("interrupted")
+		return ErrInterrupted
 	}
 	return errors.Join(failures...)
 }
