@@ -46,6 +46,12 @@ type Event struct {
 	Cached  bool
 	Elapsed time.Duration
 	Total   int // number of nodes in the current graph
+	// Task tells a task's events from a target's.
+	Task bool
+	// Ran is set on Finished when a task's run function ran (not for a task of deps only).
+	Ran bool
+	// Outputs are the files of a Finished node: a target's, or a task's dependencies'.
+	Outputs []string
 }
 
 // Reporter receives events; it must be safe for concurrent use.
@@ -385,11 +391,11 @@ func (r *Runner) runGraph(parent context.Context, root *node) error {
 				}
 			}
 			if n.err == errSkipped {
-				r.report(Event{Kind: Skipped, Name: n.id, Total: total})
+				r.report(n, Event{Kind: Skipped, Total: total})
 				return
 			}
 			start := time.Now()
-			r.report(Event{Kind: Started, Name: n.id, Total: total})
+			r.report(n, Event{Kind: Started, Total: total})
 			cached, err := r.execute(ctx, n)
 			<-sem
 			n.ran = true
@@ -397,12 +403,12 @@ func (r *Runner) runGraph(parent context.Context, root *node) error {
 				// Not a failure of its own: the run says why it stopped (the failure that
 				// cancelled it, or "interrupted").
 				n.err = err
-				r.report(Event{Kind: Cancelled, Name: n.id, Err: err, Elapsed: time.Since(start), Total: total})
+				r.report(n, Event{Kind: Cancelled, Err: err, Elapsed: time.Since(start), Total: total})
 				return
 			}
 			if err != nil {
 				n.err = err
-				r.report(Event{Kind: Failed, Name: n.id, Err: err, Elapsed: time.Since(start), Total: total})
+				r.report(n, Event{Kind: Failed, Err: err, Elapsed: time.Since(start), Total: total})
 				mu.Lock()
 				failures = append(failures, err)
 				mu.Unlock()
@@ -411,7 +417,8 @@ func (r *Runner) runGraph(parent context.Context, root *node) error {
 				}
 				return
 			}
-			r.report(Event{Kind: Finished, Name: n.id, Cached: cached, Elapsed: time.Since(start), Total: total})
+			r.report(n, Event{Kind: Finished, Cached: cached, Elapsed: time.Since(start), Total: total,
+				Ran: n.task != nil && n.task.Run != nil, Outputs: n.outputs})
 		}(n)
 	}
 	wg.Wait()
@@ -438,7 +445,9 @@ func depOutputs(n *node) []string {
 	return outs
 }
 
-func (r *Runner) report(e Event) {
+// report sends an event about n, naming it, to the reporter.
+func (r *Runner) report(n *node, e Event) {
+	e.Name, e.Task = n.id, n.task != nil
 	if r.opt.Reporter != nil {
 		r.opt.Reporter.Event(e)
 	}

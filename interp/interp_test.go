@@ -529,3 +529,36 @@ task("bad", deps = ["release"])
 		t.Fatalf("steps task as a dep: %v", err)
 	}
 }
+
+// TestFinishedEvents: a Finished event tells a task from a target, says whether a task's run
+// function ran, and carries the node's outputs (what upds run --json reports).
+func TestFinishedEvents(t *testing.T) {
+	var mu sync.Mutex
+	n := 0
+	mk := starlark.NewBuiltin("target", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		ft := &fakeTarget{id: "fake app", out: "/out/app", built: &n, mu: &mu}
+		return ft, HostOf(thread).AddTarget(ft)
+	})
+	b, _, err := load(t, map[string]string{"BUILD.star": `
+app = target()
+task("build", deps = [app])
+task("publish", deps = ["build"], run = lambda ctx: None)
+`}, func(o *Options) { o.Builtins = starlark.StringDict{"target": mk} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	if err := b.NewRunner(RunOptions{Reporter: rec}).Run(context.Background(), []string{"publish"}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range rec.events {
+		if e.Kind == Finished {
+			got = append(got, fmt.Sprintf("%s task=%v ran=%v %v", e.Name, e.Task, e.Ran, e.Outputs))
+		}
+	}
+	want := "[fake app task=false ran=false [/out/app] task build task=true ran=false [/out/app] task publish task=true ran=true [/out/app]]"
+	if fmt.Sprint(got) != want {
+		t.Errorf("finished events:\n%v\nwant\n%v", got, want)
+	}
+}
