@@ -461,7 +461,9 @@ func (r *Runner) execute(ctx context.Context, n *node) (cached bool, err error) 
 		defer log.Flush()
 		a := &Action{Ctx: ctx, Host: h, Log: log, Jobs: r.opt.Jobs}
 		if err := n.target.Build(a); err != nil {
-			if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			if ctx.Err() != nil {
+				// Stopped by Ctrl-C or by another action's failure: what it failed with (a
+				// killed pip, "context canceled" in whatever wrapping) is not its own failure.
 				return false, fmt.Errorf("%s: %w", n.id, ErrCancelled)
 			}
 			var ue *Error
