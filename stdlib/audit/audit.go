@@ -148,6 +148,7 @@ func Compare(host string, installed []Installed, ix *repo.Index) []Row {
 	}
 	rows := []Row{}
 	missing := map[string]bool{}
+	arch := serverArch(installed)
 	for _, p := range installed {
 		if !inRepo[p.Name] {
 			continue
@@ -191,7 +192,9 @@ func Compare(host string, installed []Installed, ix *repo.Index) []Row {
 			name := alt[0].Name
 			missing[name] = true
 			m := Row{Host: host, Package: name, Status: Missing}
-			if n, ok := newestFor(p.Arch)[name]; ok {
+			// Looked up for the server, not for the role: an arch:all role depends on
+			// packages of the server's architecture.
+			if n, ok := newestFor(arch)[name]; ok {
 				m.Latest = n.Version
 			}
 			rows = append(rows, m)
@@ -199,6 +202,29 @@ func Compare(host string, installed []Installed, ix *repo.Index) []Row {
 	}
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Package < rows[j].Package })
 	return rows
+}
+
+// serverArch is the architecture of the machine the packages are installed on: dpkg's own
+// (dpkg is always of the native architecture), else the one most of its packages have, else
+// "" (any).
+func serverArch(installed []Installed) string {
+	count := map[string]int{}
+	for _, p := range installed {
+		if p.Arch == "" || p.Arch == "all" {
+			continue
+		}
+		if p.Name == "dpkg" {
+			return p.Arch
+		}
+		count[p.Arch]++
+	}
+	best := ""
+	for a, c := range count {
+		if c > count[best] || c == count[best] && a < best {
+			best = a
+		}
+	}
+	return best
 }
 
 func compareVersions(installed, latest string) Status {

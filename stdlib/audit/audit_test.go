@@ -218,3 +218,32 @@ func BenchmarkCompare(b *testing.B) {
 		Compare("h", inst, ix)
 	}
 }
+
+// TestCompareMissingInServerArch: the dependencies of an arch:all role are looked up in the
+// server's architecture: a missing amd64 venv shows the repository's version, and an arm64
+// server gets the arm64 version.
+func TestCompareMissingInServerArch(t *testing.T) {
+	ix := testIndex()
+	role := Installed{Name: "web-server", Version: "1.9.0", Arch: "all", Depends: "app, app-venv"}
+	for _, tc := range []struct {
+		name      string
+		installed []Installed
+		app, venv string // Latest of the missing rows
+	}{
+		{"amd64 by dpkg", []Installed{role, {Name: "dpkg", Version: "1.21", Arch: "amd64"}}, "1.10.0", "1.9.0"},
+		{"arm64 by dpkg", []Installed{role, {Name: "dpkg", Version: "1.21", Arch: "arm64"}, {Name: "a", Arch: "amd64"}, {Name: "b", Arch: "amd64"}}, "1.11.0", ""},
+		{"amd64 by count", []Installed{role, {Name: "libc6", Version: "2.36", Arch: "amd64"}}, "1.10.0", "1.9.0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			latest := map[string]string{}
+			for _, r := range Compare("web1", tc.installed, ix) {
+				if r.Status == Missing {
+					latest[r.Package] = r.Latest
+				}
+			}
+			if want := map[string]string{"app": tc.app, "app-venv": tc.venv}; !reflect.DeepEqual(latest, want) {
+				t.Errorf("missing rows' latest versions: %v, want %v", latest, want)
+			}
+		})
+	}
+}
