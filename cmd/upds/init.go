@@ -6,15 +6,18 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"text/template"
 
+	"github.com/spf13/afero"
 	"github.com/spf13/cobra"
 
 	"github.com/upds/upds/interp"
+	"github.com/upds/upds/interp/atomicfile"
 )
 
 func newInitCmd(g *globalFlags) *cobra.Command {
@@ -213,8 +216,12 @@ task("build", deps = PACKAGES, doc = "build the packages into {{.Out}}/")
 task("bump-major", run = lambda ctx: print(bump("major")), doc = "increment the major version")
 task("bump-minor", run = lambda ctx: print(bump("minor")), doc = "increment the minor version")
 task("bump-patch", run = lambda ctx: print(bump("patch")), doc = "increment the patch version")
-task("publish", deps = PACKAGES, run = lambda ctx: publish(ctx.outputs, repo = REPO),
-     doc = "build, then publish the packages to the repository REPO")
+task(
+    "publish",
+    deps = PACKAGES,
+    run = lambda ctx: publish(ctx.outputs, repo = REPO),
+    doc = "build, then publish the packages to the repository REPO",
+)
 `))
 
 func (p *initProject) write(out interface{ Write([]byte) (int, error) }) error {
@@ -249,6 +256,10 @@ func (p *initProject) write(out interface{ Write([]byte) (int, error) }) error {
 	} else if b, err := os.ReadFile(filepath.Join(p.Dir, p.VersionFile)); err == nil {
 		version = strings.TrimSpace(string(b))
 	}
+	ignored, err := writeGitignore(p.Dir, p.ignores())
+	if err != nil {
+		return err
+	}
 	deps := p.Requirements
 	if deps == "" {
 		deps = p.Pyproject + " [project] dependencies"
@@ -261,6 +272,9 @@ func (p *initProject) write(out interface{ Write([]byte) (int, error) }) error {
 	}
 	fmt.Fprintf(out, "  packages  %s-virtualenv (from %s), %s (%s -> /srv/python/%s), %s-server\n",
 		p.Name, deps, p.Name, p.Src, p.PkgDir, p.Name)
+	if len(ignored) > 0 {
+		fmt.Fprintf(out, "  ignored   %s in .gitignore (build output, cache, the repository and its key)\n", strings.Join(ignored, " "))
+	}
 	if p.Maintainer == "" {
 		fmt.Fprintf(out, "  edit      the maintainer in BUILD.star (or set DEBFULLNAME and DEBEMAIL before upds init)\n")
 	}
@@ -270,6 +284,40 @@ func (p *initProject) write(out interface{ Write([]byte) (int, error) }) error {
 	fmt.Fprintf(out, "next:\n  upds tasks           list the tasks\n  upds run build       build the packages into %s/\n", p.Out)
 	fmt.Fprintf(out, "  upds inspect %s/%s_%s_all.deb\n", p.Out, p.Name, version)
 	fmt.Fprintf(out, "  upds repo init repo  create a repository, then: upds run publish\n")
-	fmt.Fprintf(out, "(%s/, .upds/ and repo/ are build output: keep them out of version control)\n", p.Out)
 	return nil
+}
+
+// ignores are the .gitignore lines for what upds writes in the project: the output directory,
+// the cache, the repository REPO names (with its private signing key) and the version lock.
+func (p *initProject) ignores() []string {
+	return []string{"/" + p.Out + "/", "/.upds/", "/repo/", "/" + path.Join(path.Dir(p.VersionFile), "."+path.Base(p.VersionFile)+".lock")}
+}
+
+// writeGitignore adds the lines of want that dir/.gitignore lacks (creating it if need be)
+// and returns them. A line that is there with or without its leading or trailing slash counts.
+func writeGitignore(dir string, want []string) ([]string, error) {
+	file := filepath.Join(dir, ".gitignore")
+	old, err := os.ReadFile(file)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	have := map[string]bool{}
+	for _, l := range strings.Split(string(old), "\n") {
+		have[strings.Trim(strings.TrimSpace(l), "/")] = true
+	}
+	var add []string
+	for _, w := range want {
+		if !have[strings.Trim(w, "/")] {
+			add = append(add, w)
+		}
+	}
+	if len(add) == 0 {
+		return nil, nil
+	}
+	text := string(old)
+	if text != "" && !strings.HasSuffix(text, "\n") {
+		text += "\n"
+	}
+	text += "# upds: build output, cache, repository, version lock\n" + strings.Join(add, "\n") + "\n"
+	return add, atomicfile.WriteFile(afero.NewOsFs(), file, []byte(text), 0o644)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -107,5 +108,61 @@ func TestInitPyproject(t *testing.T) {
 	}
 	if r := upds(t, dir, "tasks"); r.code != 0 {
 		t.Fatalf("tasks: exit %d %s", r.code, r.stderr)
+	}
+}
+
+// buildifier is Bazel's formatter for Starlark, pinned; `go run` fetches it from the Go module
+// proxy the first time.
+const buildifier = "github.com/bazelbuild/buildtools/buildifier@v0.0.0-20260904073137-eaa4d125b423"
+
+// TestInitBuildStarPassesBuildifier: every BUILD.star upds init writes is formatted as
+// `buildifier --type=default` formats it.
+func TestInitBuildStarPassesBuildifier(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		files map[string]string
+		env   []string
+	}{
+		{"requirements", map[string]string{"requirements.txt": "", "blog/__init__.py": ""}, nil},
+		{"wheels", map[string]string{"requirements.txt": "", "src/blog/__init__.py": "", "wheels/x.txt": ""}, nil},
+		{"pyproject", map[string]string{"pyproject.toml": "[project]\nname = \"blog\"\n", "blog/__init__.py": ""}, nil},
+		{"maintainer", map[string]string{"requirements.txt": "", "blog/__init__.py": ""}, []string{"DEBFULLNAME=Ann Example", "DEBEMAIL=ann@example.com"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := project(t, tc.files)
+			cmd := exec.Command(updsBin, "-C", dir, "init")
+			cmd.Env = append(os.Environ(), tc.env...)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("init: %v\n%s", err, out)
+			}
+			check := exec.Command("go", "run", buildifier, "--type=default", "--mode=check", "BUILD.star")
+			check.Dir = dir
+			if out, err := check.CombinedOutput(); err != nil {
+				fixed := exec.Command("go", "run", buildifier, "--type=default", "--mode=diff", "BUILD.star")
+				fixed.Dir = dir
+				diff, _ := fixed.CombinedOutput()
+				t.Fatalf("buildifier --mode=check: %v\n%s\n%s", err, out, diff)
+			}
+		})
+	}
+}
+
+// TestInitWritesGitignore: upds init keeps what upds writes out of git: a new .gitignore, or
+// the lines an existing one lacks.
+func TestInitWritesGitignore(t *testing.T) {
+	const want = "/dist/\n/.upds/\n/repo/\n/.VERSION.lock\n"
+	dir := project(t, map[string]string{"requirements.txt": "", "blog/__init__.py": ""})
+	r := upds(t, dir, "init")
+	if b, _ := os.ReadFile(filepath.Join(dir, ".gitignore")); r.code != 0 || !strings.HasSuffix(string(b), want) {
+		t.Errorf("init: exit %d, .gitignore %q", r.code, b)
+	}
+	if !strings.Contains(r.stdout, "ignored   /dist/ /.upds/ /repo/ /.VERSION.lock in .gitignore") {
+		t.Errorf("init does not say what it ignored:\n%s", r.stdout)
+	}
+	dir = project(t, map[string]string{"requirements.txt": "", "blog/__init__.py": "", ".gitignore": "*.pyc\ndist\n.upds/"})
+	upds(t, dir, "init")
+	if b, _ := os.ReadFile(filepath.Join(dir, ".gitignore")); !strings.HasPrefix(string(b), "*.pyc\ndist\n.upds/\n#") ||
+		!strings.HasSuffix(string(b), "\n/repo/\n/.VERSION.lock\n") || strings.Count(string(b), "dist") != 1 {
+		t.Errorf(".gitignore after init: %q", b)
 	}
 }
