@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/upds/upds/stdlib/venv/wheeltest"
 )
@@ -146,5 +149,52 @@ func TestVenvBadInput(t *testing.T) {
 				t.Fatalf("dist/ has %d files after an error", len(entries))
 			}
 		})
+	}
+}
+
+// TestInterruptStopsVenvBuild: Ctrl-C while pip waits for an index says the venv build was
+// cancelled (as docs/commands.md promises), not FAILED with "context canceled".
+func TestInterruptStopsVenvBuild(t *testing.T) {
+	need(t, "/usr/bin/python3")
+	asked := make(chan struct{}, 1)
+	// An index that never answers: pip waits on it until it is stopped.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case asked <- struct{}{}:
+		default:
+		}
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	dir := project(t, map[string]string{
+		"BUILD.star": `project(name = "slow", maintainer = "Ops <ops@example.com>")
+env = venv("slow", requirements = "requirements.txt", pip_args = ["--index-url", "` + srv.URL + `/simple/", "--timeout", "60", "--retries", "0"])
+task("build", deps = [deb(name = "slow-virtualenv", contents = [env], description = "v\nv")])
+`,
+		"VERSION":          "1.0\n",
+		"requirements.txt": "upds-nothing==1.0\n",
+	})
+	cmd := exec.Command(updsBin, "-C", dir, "--progress=plain", "run", "build")
+	var se bytes.Buffer
+	cmd.Stderr = &se
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-asked:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("pip did not ask the index within 30 s\n%s", se.String())
+	}
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+		t.Fatalf("exit: %v, want 130\n%s", err, se.String())
+	}
+	out := se.String()
+	if !strings.Contains(out, "upds: venv slow: cancelled after ") || !strings.HasSuffix(out, "\nupds: interrupted\n") ||
+		strings.Contains(out, "FAILED") || strings.Contains(out, "context canceled") {
+		t.Errorf("stderr does not say the venv build was cancelled:\n%s", out)
 	}
 }
