@@ -161,6 +161,7 @@ read or its signature does not verify), 2 for bad usage.`,
 	f.DurationVar(&timeout, "timeout", audit.DefaultTimeout, "time allowed for each host (connect and query)")
 	f.StringVar(&statusFile, "dpkg-status", audit.StatusFile, "dpkg status file read for this machine (without --host)")
 	sf.add(c)
+	g.addJobsFlag(c, "hosts queried at once (default: all)")
 	return c
 }
 

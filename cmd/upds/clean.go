@@ -18,7 +18,7 @@ func newCleanCmd(g *globalFlags) *cobra.Command {
 --cache-only keeps dist/.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			b, err := g.load(newOutput(progressNone))
+			b, err := g.load(c.Context(), newOutput(progressNone))
 			if err != nil {
 				return err
 			}
@@ -40,5 +40,6 @@ func newCleanCmd(g *globalFlags) *cobra.Command {
 		},
 	}
 	c.Flags().BoolVar(&cacheOnly, "cache-only", false, "remove only the cache (.upds/)")
+	g.addLibFlag(c)
 	return c
 }

@@ -219,7 +219,7 @@ func TestDebReproducibleAndCached(t *testing.T) {
 	if fileSum(t, deb) != first {
 		t.Fatal("deleting .upds/ changed the package")
 	}
-	if r := upds(t, dir, "--no-cache", "run", "build"); r.code != 0 {
+	if r := upds(t, dir, "run", "--no-cache", "build"); r.code != 0 {
 		t.Fatalf("--no-cache: exit %d\n%s", r.code, r.stderr)
 	}
 	if fileSum(t, deb) != first {

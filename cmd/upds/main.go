@@ -32,16 +32,8 @@ func usageErr(format string, args ...any) error {
 	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
 }
 
-// globalFlags are shared by every command.
-type globalFlags struct {
-	dir       string
-	jobs      int
-	keepGoing bool
-	progress  string
-	noCache   bool
-	libs      []string
-	json      bool
-}
+// exitInterrupted is the exit status after Ctrl-C or SIGTERM (128 + SIGINT, as shells report).
+const exitInterrupted = 130
 
 func main() {
 	// UPDS_CPUPROFILE=FILE writes a CPU profile of the run (for upds's own developers).
@@ -66,18 +58,26 @@ func run(args []string) int {
 	if err == nil {
 		return 0
 	}
+	if ctx.Err() != nil && (errors.Is(err, interp.ErrInterrupted) || errors.Is(err, context.Canceled)) {
+		err = interp.ErrInterrupted // stopped by the user: one line
+	}
 	fmt.Fprintln(os.Stderr, "upds: "+interp.FormatError(err))
+	return exitCode(ctx, err)
+}
+
+// exitCode is the exit status for a command's error: 130 once the user interrupted, 2 for bad
+// usage or a mistake in BUILD.star, the code of an exitError, 1 otherwise.
+func exitCode(ctx context.Context, err error) int {
 	var ee *exitError
 	switch {
+	case ctx.Err() != nil:
+		return exitInterrupted
 	case errors.As(err, &ee):
 		return ee.code
 	case interp.IsUsage(err):
 		return 2
-	case ctx.Err() != nil:
-		return 130
-	default:
-		return 1
 	}
+	return 1
 }
 
 func newRootCmd() *cobra.Command {
@@ -107,13 +107,7 @@ audits which versions run where.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: 2, err: fmt.Errorf("%v (see %s --help)", err, c.CommandPath())}
 	})
-	pf := root.PersistentFlags()
-	pf.StringVarP(&g.dir, "directory", "C", ".", "start in DIR, like git -C: where BUILD.star is, and the base of relative paths")
-	pf.IntVarP(&g.jobs, "jobs", "j", 0, "parallel actions (default: the number of CPUs)")
-	pf.BoolVar(&g.keepGoing, "keep-going", false, "keep building what does not depend on a failure")
-	pf.StringVar(&g.progress, "progress", "auto", "progress display: auto, plain or none")
-	pf.BoolVar(&g.noCache, "no-cache", false, "bypass the action cache in .upds/")
-	pf.StringArrayVar(&g.libs, "lib", nil, "map a rule library: NAME=DIR, loaded as @NAME//file.star (also UPDS_LIB_NAME=DIR)")
+	g.addGlobal(root)
 	root.AddCommand(
 		newRunCmd(g),
 		newTasksCmd(g),
@@ -126,10 +120,42 @@ audits which versions run where.`,
 		newSetupCmd(g),
 		newAuditCmd(g),
 	)
-	for _, c := range root.Commands() {
+	root.InitDefaultCompletionCmd()
+	forEachCommand(root, func(c *cobra.Command) {
 		c.Args = wrapArgs(c.Args)
-	}
+		if c.HasSubCommands() && c.Run == nil && c.RunE == nil {
+			c.Args = cobra.ArbitraryArgs
+			c.RunE = helpOrUnknown
+		}
+	})
 	return root
+}
+
+// forEachCommand calls f for c and every command below it.
+func forEachCommand(c *cobra.Command, f func(*cobra.Command)) {
+	f(c)
+	for _, s := range c.Commands() {
+		forEachCommand(s, f)
+	}
+}
+
+// helpOrUnknown runs a command that only groups others: alone it prints its help, with an
+// argument it is a usage error naming the unknown subcommand (cobra itself would print the
+// help and exit 0).
+func helpOrUnknown(c *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return c.Help()
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath())
+	if c.SuggestionsMinimumDistance <= 0 {
+		c.SuggestionsMinimumDistance = 2 // cobra's default, set only when it looks up a command
+	}
+	if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += fmt.Sprintf(" (did you mean %q?)", s[0])
+	} else {
+		msg += fmt.Sprintf(" (see %s --help)", c.CommandPath())
+	}
+	return &exitError{code: 2, err: errors.New(msg)}
 }
 
 // wrapArgs turns cobra's argument errors into usage errors (exit code 2).
@@ -138,9 +164,11 @@ func wrapArgs(a cobra.PositionalArgs) cobra.PositionalArgs {
 		return nil
 	}
 	return func(c *cobra.Command, args []string) error {
-		if err := a(c, args); err != nil {
-			return &exitError{code: 2, err: fmt.Errorf("%s: %v (see %s --help)", c.CommandPath(), err, c.CommandPath())}
+		err := a(c, args)
+		var ee *exitError
+		if err == nil || errors.As(err, &ee) {
+			return err
 		}
-		return nil
+		return &exitError{code: 2, err: fmt.Errorf("%s: %v (see %s --help)", c.CommandPath(), err, c.CommandPath())}
 	}
 }

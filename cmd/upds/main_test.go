@@ -94,7 +94,7 @@ task("a", run = lambda ctx: sh("sleep 1"))
 task("b", run = lambda ctx: sh("sleep 1"))
 task("both", deps = ["a", "b"])
 `})
-	r := upds(t, dir, "-j", "2", "run", "both")
+	r := upds(t, dir, "run", "-j", "2", "both")
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
@@ -136,16 +136,6 @@ func TestErrorsAndExitCodes(t *testing.T) {
 				t.Fatalf("stack dump for a user mistake:\n%s", r.stderr)
 			}
 		})
-	}
-}
-
-func TestHelpOnEveryCommand(t *testing.T) {
-	root := newRootCmd()
-	for _, c := range root.Commands() {
-		r := upds(t, t.TempDir(), c.Name(), "--help")
-		if r.code != 0 || !strings.Contains(r.stdout, "Usage:") {
-			t.Errorf("upds %s --help: exit %d, stdout %q", c.Name(), r.code, r.stdout)
-		}
 	}
 }
 

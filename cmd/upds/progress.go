@@ -23,20 +23,20 @@ const (
 	progressNone                      // nothing but the tasks' own output
 )
 
-// progressFlags is the one table of the --progress values that name a mode; auto is live when
-// stderr is a terminal and plain otherwise (parseProgress).
-var progressFlags = map[string]progressMode{"plain": progressPlain, "none": progressNone}
+// progressNames are the values of --progress: auto is live when stderr is a terminal and
+// plain otherwise; plain and none name their modes.
+var progressNames = []string{"auto", "plain", "none"}
 
-// parseProgress turns the --progress flag into a mode. An unknown value gives plain.
+// parseProgress turns a value of --progress (one of progressNames) into a mode.
 func parseProgress(flag string) progressMode {
-	if flag == "auto" {
-		if term.IsTerminal(int(os.Stderr.Fd())) && os.Getenv("TERM") != "dumb" {
-			return progressLive
-		}
+	switch flag {
+	case "plain":
 		return progressPlain
+	case "none":
+		return progressNone
 	}
-	if m, ok := progressFlags[flag]; ok {
-		return m
+	if term.IsTerminal(int(os.Stderr.Fd())) && os.Getenv("TERM") != "dumb" {
+		return progressLive
 	}
 	return progressPlain
 }

@@ -1,11 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"text/tabwriter"
 
@@ -15,7 +15,6 @@ import (
 	"github.com/upds/upds/interp"
 	"github.com/upds/upds/stdlib/deb"
 	"github.com/upds/upds/stdlib/repo"
-	"github.com/upds/upds/stdlib/rules"
 	"github.com/upds/upds/stdlib/send"
 	"github.com/upds/upds/stdlib/venv"
 	"github.com/upds/upds/stdlib/version"
@@ -37,45 +36,8 @@ func mustGetwd() string {
 	return wd
 }
 
-// libs merges UPDS_LIB_NAME=DIR from the environment with --lib NAME=DIR flags.
-func (g *globalFlags) libMap() (map[string]string, error) {
-	m := map[string]string{}
-	for _, kv := range os.Environ() {
-		k, v, _ := strings.Cut(kv, "=")
-		if name, ok := strings.CutPrefix(k, "UPDS_LIB_"); ok && name != "" && v != "" {
-			m[strings.ToLower(name)] = v
-		}
-	}
-	for _, l := range g.libs {
-		name, dir, ok := strings.Cut(l, "=")
-		if !ok || name == "" || dir == "" {
-			return nil, usageErr("--lib %q: want NAME=DIR", l)
-		}
-		m[name] = dir
-	}
-	return m, nil
-}
-
-func (g *globalFlags) load(out *output) (*interp.Build, error) {
-	libs, err := g.libMap()
-	if err != nil {
-		return nil, err
-	}
-	return interp.Load(interp.Options{
-		Dir:         g.dir,
-		Builtins:    builtins(),
-		Rules:       rules.FS,
-		Libs:        libs,
-		NoCache:     g.noCache,
-		ToolVersion: toolVersion,
-		Stdout:      out.stdout(),
-		Stderr:      out.stderr(),
-		VersionFunc: version.ReadProject,
-	})
-}
-
 func newRunCmd(g *globalFlags) *cobra.Command {
-	return &cobra.Command{
+	c := &cobra.Command{
 		Use:   "run TASK...",
 		Short: "Run tasks (and their dependencies)",
 		Long: `Run the named tasks of BUILD.star. Each task runs after its dependencies;
@@ -83,36 +45,43 @@ independent dependencies run in parallel (-j). Tasks named on the command line r
 given order, so "upds run bump-minor build" builds the bumped version.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			out := newOutput(parseProgress(g.progress))
-			b, err := g.load(out)
-			if err != nil {
-				return err
-			}
-			r := b.NewRunner(interp.RunOptions{Jobs: g.jobs, KeepGoing: g.keepGoing, Reporter: out})
-			if _, err := r.Resolve(args); err != nil {
-				return err
-			}
-			out.start()
-			err = r.Run(c.Context(), args)
-			out.stop(err)
-			if err == nil && out.mode != progressNone {
-				// Say where the files went.
-				seen := map[string]bool{}
-				for _, name := range args {
-					for _, o := range r.Outputs(name) {
-						if !seen[o] {
-							seen[o] = true
-							if rel, err := filepath.Rel(mustGetwd(), o); err == nil && !strings.HasPrefix(rel, "..") {
-								o = rel
-							}
-							fmt.Fprintf(os.Stderr, "  %s\n", o)
-						}
-					}
-				}
-			}
-			return err
+			return g.runTasks(c.Context(), args)
 		},
 	}
+	g.addBuildFlags(c)
+	return c
+}
+
+// runTasks runs the named tasks, showing the progress on stderr.
+func (g *globalFlags) runTasks(ctx context.Context, names []string) error {
+	out := newOutput(g.progressMode())
+	b, err := g.load(ctx, out)
+	if err != nil {
+		return err
+	}
+	r := b.NewRunner(interp.RunOptions{Jobs: g.jobs, KeepGoing: g.keepGoing, Reporter: out})
+	if _, err := r.Resolve(names); err != nil {
+		return err
+	}
+	out.start()
+	err = r.Run(ctx, names)
+	out.stop(err)
+	if err == nil && out.mode != progressNone {
+		// Say where the files went.
+		seen := map[string]bool{}
+		for _, name := range names {
+			for _, o := range r.Outputs(name) {
+				if !seen[o] {
+					seen[o] = true
+					if rel, err := filepath.Rel(mustGetwd(), o); err == nil && !strings.HasPrefix(rel, "..") {
+						o = rel
+					}
+					fmt.Fprintf(os.Stderr, "  %s\n", o)
+				}
+			}
+		}
+	}
+	return err
 }
 
 func newTasksCmd(g *globalFlags) *cobra.Command {
@@ -122,8 +91,7 @@ func newTasksCmd(g *globalFlags) *cobra.Command {
 		Short: "List the tasks of BUILD.star with their descriptions",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			out := newOutput(progressNone)
-			b, err := g.load(out)
+			b, err := g.load(c.Context(), newOutput(progressNone))
 			if err != nil {
 				return err
 			}
@@ -146,7 +114,6 @@ func newTasksCmd(g *globalFlags) *cobra.Command {
 				fmt.Println("BUILD.star declares no tasks")
 				return nil
 			}
-			sort.Slice(tasks, func(i, j int) bool { return tasks[i].Name < tasks[j].Name })
 			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 			for _, t := range tasks {
 				doc, _, _ := strings.Cut(strings.TrimSpace(t.Doc), "\n")
@@ -155,6 +122,7 @@ func newTasksCmd(g *globalFlags) *cobra.Command {
 			return tw.Flush()
 		},
 	}
+	g.addLibFlag(c)
 	c.Flags().BoolVar(&asJSON, "json", false, "print the tasks as JSON")
 	return c
 }

@@ -131,6 +131,7 @@ The same steps, without upds on the server: curl -fsSL URL/setup.sh | sudo sh -s
 	f.BoolVarP(&quiet, "quiet", "q", false, "do not show apt's output")
 	f.DurationVar(&connectTimeout, "connect-timeout", sshconn.DefaultTimeout, "time allowed to connect to each --host (the installation itself is not limited)")
 	sf.add(c)
+	g.addJobsFlag(c, "servers set up at once (default: all)")
 	return c
 }
 

@@ -10,12 +10,12 @@ import (
 )
 
 func newVersionCmd(g *globalFlags) *cobra.Command {
-	return &cobra.Command{
+	c := &cobra.Command{
 		Use:   "version",
 		Short: "Print the project version (the VERSION file)",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			b, err := g.load(newOutput(progressNone))
+			b, err := g.load(c.Context(), newOutput(progressNone))
 			if err != nil {
 				return err
 			}
@@ -27,6 +27,8 @@ func newVersionCmd(g *globalFlags) *cobra.Command {
 			return nil
 		},
 	}
+	g.addLibFlag(c)
+	return c
 }
 
 func newBumpCmd(g *globalFlags) *cobra.Command {
@@ -34,7 +36,7 @@ func newBumpCmd(g *globalFlags) *cobra.Command {
 	for _, p := range version.Parts() {
 		names = append(names, string(p))
 	}
-	return &cobra.Command{
+	c := &cobra.Command{
 		Use:       "bump " + strings.Join(names, "|"),
 		Short:     "Increment a part of the project version and print the new version",
 		Long:      "Rewrite VERSION atomically (under a lock) with one part incremented; the parts after it are zeroed\nand the number of parts is kept: 1.9 -> minor -> 1.10, 1.4.2 -> major -> 2.0.0, 2.0.0 -> revision -> 2.0.0-1.",
@@ -45,7 +47,7 @@ func newBumpCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return usageErr("bump: %q is not one of %s", args[0], strings.Join(names, ", "))
 			}
-			b, err := g.load(newOutput(progressNone))
+			b, err := g.load(c.Context(), newOutput(progressNone))
 			if err != nil {
 				return err
 			}
@@ -57,4 +59,6 @@ func newBumpCmd(g *globalFlags) *cobra.Command {
 			return nil
 		},
 	}
+	g.addLibFlag(c)
+	return c
 }

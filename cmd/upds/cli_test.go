@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// interrupt starts upds with args, sends sig after delay and returns the exit code, stderr
+// and how long upds took to exit after the signal. A upds still running 5 s after the signal
+// is killed and fails the test.
+func interrupt(t *testing.T, sig os.Signal, delay time.Duration, args ...string) (int, string, time.Duration) {
+	t.Helper()
+	cmd := exec.Command(updsBin, args...)
+	var se bytes.Buffer
+	cmd.Stderr = &se
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(delay)
+	start := time.Now()
+	cmd.Process.Signal(sig)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		return code, se.String(), time.Since(start)
+	case <-time.After(5 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("upds %s: still running 5 s after %v", strings.Join(args, " "), sig)
+	}
+	return 0, "", 0
+}
+
+// TestInterruptStopsEvaluation: Ctrl-C and SIGTERM stop a BUILD.star that loops at the top
+// level, for every command that evaluates it: exit 130 and one line.
+func TestInterruptStopsEvaluation(t *testing.T) {
+	dir := project(t, map[string]string{"BUILD.star": `
+project(name = "slow")
+n = 0
+for i in range(1000000000):
+    n += 1
+task("build")
+`, "VERSION": "1.0\n"})
+	for _, tc := range []struct {
+		sig  os.Signal
+		args []string
+	}{
+		{os.Interrupt, []string{"run", "build"}},
+		{syscall.SIGTERM, []string{"run", "build"}},
+		{os.Interrupt, []string{"tasks"}},
+		{os.Interrupt, []string{"version"}},
+	} {
+		code, stderr, took := interrupt(t, tc.sig, 300*time.Millisecond, append([]string{"-C", dir}, tc.args...)...)
+		if code != 130 || stderr != "upds: interrupted\n" || took > 2*time.Second {
+			t.Errorf("upds %s, %v: exit %d after %s, stderr %q; want 130 within 2 s and one line",
+				strings.Join(tc.args, " "), tc.sig, code, took, stderr)
+		}
+	}
+}
+
+// TestUsageErrorsExitTwo: unknown subcommands and bad flag values are usage errors: exit 2
+// and a one-line message.
+func TestUsageErrorsExitTwo(t *testing.T) {
+	dir := project(t, map[string]string{"BUILD.star": "task('x')\n"})
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"frob"}, `unknown command "frob" for "upds"`},
+		{[]string{"tsaks"}, `unknown command "tsaks" for "upds" (did you mean "tasks"?)`},
+		{[]string{"repo", "frob"}, `unknown command "frob" for "upds repo"`},
+		{[]string{"repo", "frob", "x"}, `unknown command "frob" for "upds repo"`},
+		{[]string{"completion", "tcsh"}, `unknown command "tcsh" for "upds completion"`},
+		{[]string{"--progress=fancy", "tasks"}, `invalid argument "fancy" for "--progress" flag: want auto, plain or none`},
+		{[]string{"run", "-j", "-3", "x"}, `invalid argument "-3" for "-j, --jobs" flag`},
+		{[]string{"run", "-j", "0", "x"}, `invalid argument "0" for "-j, --jobs" flag`},
+		{[]string{"tasks", "-j", "2"}, `unknown shorthand flag: 'j' in -j`},
+		{[]string{"version", "--keep-going"}, `unknown flag: --keep-going`},
+	} {
+		r := upds(t, dir, tc.args...)
+		if r.code != 2 || !strings.HasPrefix(r.stderr, "upds: ") || !strings.Contains(r.stderr, tc.want) ||
+			strings.Count(r.stderr, "\n") != 1 || r.stdout != "" {
+			t.Errorf("upds %s: exit %d, stdout %q, stderr %q; want 2 and one line with %q",
+				strings.Join(tc.args, " "), r.code, r.stdout, r.stderr, tc.want)
+		}
+	}
+	// A command that only groups others still prints its help.
+	if r := upds(t, dir, "repo"); r.code != 0 || !strings.Contains(r.stdout, "Available Commands:") {
+		t.Errorf("upds repo: exit %d\n%s", r.code, r.stdout)
+	}
+}
+
+// TestFlagsWhereTheyApply: the build flags show on the commands that use them only, and
+// still work before the command name (upds -j 2 run build).
+func TestFlagsWhereTheyApply(t *testing.T) {
+	dir := project(t, map[string]string{"BUILD.star": "task('x', run = lambda ctx: print('ran'))\n"})
+	for _, tc := range []struct {
+		cmd        string
+		has, hasnt []string
+	}{
+		{"", []string{"--directory", "--progress"}, []string{"--jobs", "--keep-going", "--no-cache", "--lib"}},
+		{"run", []string{"--jobs", "--keep-going", "--no-cache", "--lib", "--progress"}, nil},
+		{"tasks", []string{"--lib"}, []string{"--jobs", "--keep-going", "--no-cache"}},
+		{"inspect", nil, []string{"--jobs", "--keep-going", "--no-cache", "--lib"}},
+		{"audit", []string{"--jobs"}, []string{"--keep-going", "--no-cache", "--lib"}},
+	} {
+		help := upds(t, dir, strings.Fields(tc.cmd+" --help")...).stdout
+		for _, f := range tc.has {
+			if !strings.Contains(help, f) {
+				t.Errorf("upds %s --help does not show %s", tc.cmd, f)
+			}
+		}
+		for _, f := range tc.hasnt {
+			if strings.Contains(help, f) {
+				t.Errorf("upds %s --help shows %s", tc.cmd, f)
+			}
+		}
+	}
+	// A flag with its value may come before the command, as before (docs/rules.md does).
+	for _, args := range [][]string{{"-j", "2", "run", "x"}, {"--lib=lib=/nonexistent", "run", "x"}, {"run", "x", "--keep-going", "--no-cache"}} {
+		if r := upds(t, dir, args...); r.code != 0 || r.stdout != "[x] ran\n" {
+			t.Errorf("upds %s: exit %d %q\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+		}
+	}
+}
+
+// TestHelpOnEveryCommand: every command, subcommands included, has help.
+func TestHelpOnEveryCommand(t *testing.T) {
+	forEachCommand(newRootCmd(), func(c *cobra.Command) {
+		args := append(strings.Fields(c.CommandPath())[1:], "--help")
+		r := upds(t, t.TempDir(), args...)
+		if r.code != 0 || !strings.Contains(r.stdout, "Usage:") {
+			t.Errorf("upds %s: exit %d, no usage:\n%s", strings.Join(args, " "), r.code, r.stdout)
+		}
+	})
+}
