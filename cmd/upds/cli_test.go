@@ -136,6 +136,56 @@ func TestFlagsWhereTheyApply(t *testing.T) {
 	}
 }
 
+// complete runs cobra's hidden __complete command and returns the candidates and the
+// directive line.
+func complete(t *testing.T, dir string, args ...string) ([]string, string) {
+	t.Helper()
+	cmd := exec.Command(updsBin, append([]string{"__complete"}, args...)...)
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("__complete %v: %v", args, err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return lines[:len(lines)-1], lines[len(lines)-1]
+}
+
+func TestCompletion(t *testing.T) {
+	dir := project(t, map[string]string{"BUILD.star": `
+print("evaluated")
+task("build", doc = "build the packages\nand more")
+task("bump-minor")
+task("publish")
+`, "dist/a_1.0_all.deb": "", "notes.txt": ""})
+	for _, tc := range []struct {
+		args      []string
+		want      string // candidates joined by |
+		directive string
+	}{
+		{[]string{"run", ""}, "build\tbuild the packages|bump-minor|publish", ":4"},
+		{[]string{"run", "b"}, "build\tbuild the packages|bump-minor", ":4"},
+		{[]string{"run", "build", "b"}, "bump-minor", ":4"},
+		{[]string{"-C", dir, "run", "p"}, "publish", ":4"},
+		{[]string{"inspect", ""}, "deb", ":8"}, // the shell lists *.deb files
+		{[]string{"--progress", ""}, "auto|plain|none", ":4"},
+		{[]string{"bump", ""}, "major|minor|patch|revision", ":4"},
+	} {
+		wd := dir
+		if tc.args[0] == "-C" {
+			wd = t.TempDir()
+		}
+		got, directive := complete(t, wd, tc.args...)
+		if strings.Join(got, "|") != tc.want || directive != tc.directive {
+			t.Errorf("upds %s<TAB>: %q %s, want %q %s", strings.Join(tc.args, " "), got, directive, tc.want, tc.directive)
+		}
+	}
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		if r := upds(t, dir, "completion", shell); r.code != 0 || !strings.Contains(r.stdout, "__complete") {
+			t.Errorf("upds completion %s: exit %d, %d bytes", shell, r.code, len(r.stdout))
+		}
+	}
+}
+
 // TestHelpOnEveryCommand: every command, subcommands included, has help.
 func TestHelpOnEveryCommand(t *testing.T) {
 	forEachCommand(newRootCmd(), func(c *cobra.Command) {

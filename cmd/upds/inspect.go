@@ -12,9 +12,10 @@ import (
 func newInspectCmd() *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
-		Use:   "inspect FILE.deb",
-		Short: "Show a package's control fields, scripts, conffiles and files (dpkg-deb -I -c)",
-		Args:  cobra.ExactArgs(1),
+		Use:               "inspect FILE.deb",
+		Short:             "Show a package's control fields, scripts, conffiles and files (dpkg-deb -I -c)",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeDebs,
 		RunE: func(c *cobra.Command, args []string) error {
 			info, err := deb.ReadFile(args[0], deb.ReadOptions{Files: true})
 			if err != nil {

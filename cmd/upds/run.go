@@ -43,7 +43,8 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 		Long: `Run the named tasks of BUILD.star. Each task runs after its dependencies;
 independent dependencies run in parallel (-j). Tasks named on the command line run in the
 given order, so "upds run bump-minor build" builds the bumped version.`,
-		Args: cobra.MinimumNArgs(1),
+		Args:              cobra.MinimumNArgs(1),
+		ValidArgsFunction: g.completeTasks,
 		RunE: func(c *cobra.Command, args []string) error {
 			return g.runTasks(c.Context(), args)
 		},
