@@ -186,13 +186,21 @@ task("publish")
 	}
 }
 
-// TestHelpOnEveryCommand: every command, subcommands included, has help.
+// TestHelpOnEveryCommand: every command, subcommands included, has help with examples.
 func TestHelpOnEveryCommand(t *testing.T) {
-	forEachCommand(newRootCmd(), func(c *cobra.Command) {
+	root := newRootCmd()
+	paths := map[string]bool{}
+	forEachCommand(root, func(c *cobra.Command) {
+		paths[c.CommandPath()] = true
 		args := append(strings.Fields(c.CommandPath())[1:], "--help")
 		r := upds(t, t.TempDir(), args...)
-		if r.code != 0 || !strings.Contains(r.stdout, "Usage:") {
-			t.Errorf("upds %s: exit %d, no usage:\n%s", strings.Join(args, " "), r.code, r.stdout)
+		if r.code != 0 || !strings.Contains(r.stdout, "Usage:") || !strings.Contains(r.stdout, "Examples:\n  ") {
+			t.Errorf("upds %s: exit %d, no usage or examples:\n%s", strings.Join(args, " "), r.code, r.stdout)
 		}
 	})
+	for p := range examples {
+		if !paths[p] {
+			t.Errorf("examples has %q, which is no command", p)
+		}
+	}
 }

@@ -127,6 +127,9 @@ audits which versions run where.`,
 			c.Args = cobra.ArbitraryArgs
 			c.RunE = helpOrUnknown
 		}
+		if c.Example == "" {
+			c.Example = examples[c.CommandPath()]
+		}
 	})
 	return root
 }
