@@ -111,7 +111,7 @@ func TestFlagsWhereTheyApply(t *testing.T) {
 		has, hasnt []string
 	}{
 		{"", []string{"--directory", "--progress"}, []string{"--jobs", "--keep-going", "--no-cache", "--lib"}},
-		{"run", []string{"--jobs", "--keep-going", "--no-cache", "--lib", "--progress"}, nil},
+		{"run", []string{"--jobs", "--keep-going", "--no-cache", "--lib", "--dry-run", "--json", "--progress"}, nil},
 		{"tasks", []string{"--lib"}, []string{"--jobs", "--keep-going", "--no-cache"}},
 		{"inspect", nil, []string{"--jobs", "--keep-going", "--no-cache", "--lib"}},
 		{"audit", []string{"--jobs"}, []string{"--keep-going", "--no-cache", "--lib"}},

@@ -9,7 +9,9 @@ var examples = map[string]string{
   upds -C ~/src/shop run publish # the same in another directory`,
 	"upds run": `  upds run build                 # build what "build" needs, then run it
   upds run bump-minor build      # tasks run in the order given
-  upds run -j 2 --keep-going build`,
+  upds run --dry-run publish     # what would be built, what is cached, what would run
+  upds run -j 2 --keep-going build
+  upds run --json build > report.json`,
 	"upds tasks": `  upds tasks
   upds tasks --json | jq -r '.[].name'`,
 	"upds version": `  upds version`,

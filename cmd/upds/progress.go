@@ -44,23 +44,24 @@ func parseProgress(flag string) progressMode {
 // output shows a run: task output lines, and either a live status line (a terminal), plain
 // progress lines, or nothing. It is the interp.Reporter of the run.
 type output struct {
-	mode      progressMode
-	mu        sync.Mutex
-	w         io.Writer // stderr
-	running   map[string]time.Time
-	done      int
-	cached    int
-	failed    int
-	cancelled int
-	total     int
-	begin     time.Time
-	status    bool // a status line is on screen
-	tick      *time.Ticker
-	quit      chan struct{}
+	mode       progressMode
+	mu         sync.Mutex
+	w          io.Writer // stderr
+	taskStdout io.Writer // where the tasks' stdout goes: os.Stdout, or os.Stderr under --json
+	running    map[string]time.Time
+	done       int
+	cached     int
+	failed     int
+	cancelled  int
+	total      int
+	begin      time.Time
+	status     bool // a status line is on screen
+	tick       *time.Ticker
+	quit       chan struct{}
 }
 
 func newOutput(mode progressMode) *output {
-	return &output{mode: mode, w: os.Stderr, running: map[string]time.Time{}}
+	return &output{mode: mode, w: os.Stderr, taskStdout: os.Stdout, running: map[string]time.Time{}}
 }
 
 // lineWriter passes whole lines to the terminal, clearing and redrawing the status line.
@@ -78,7 +79,7 @@ func (l lineWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
-func (o *output) stdout() io.Writer { return lineWriter{o, os.Stdout} }
+func (o *output) stdout() io.Writer { return lineWriter{o, o.taskStdout} }
 func (o *output) stderr() io.Writer { return lineWriter{o, os.Stderr} }
 
 func (o *output) start() {

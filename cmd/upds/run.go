@@ -36,53 +36,115 @@ func mustGetwd() string {
 	return wd
 }
 
+// runFlags are the flags of upds run besides the build flags.
+type runFlags struct {
+	dryRun bool
+	json   bool
+}
+
 func newRunCmd(g *globalFlags) *cobra.Command {
+	var f runFlags
 	c := &cobra.Command{
 		Use:   "run TASK...",
 		Short: "Run tasks (and their dependencies)",
 		Long: `Run the named tasks of BUILD.star. Each task runs after its dependencies;
 independent dependencies run in parallel (-j). Tasks named on the command line run in the
-given order, so "upds run bump-minor build" builds the bumped version.`,
+given order, so "upds run bump-minor build" builds the bumped version.
+
+--dry-run says what would be built, what comes from the cache and which run functions would
+run, without building, running or writing anything. --json prints the result of the run as
+JSON on stdout (the tasks' own output then goes to stderr).`,
 		Args:              cobra.MinimumNArgs(1),
 		ValidArgsFunction: g.completeTasks,
 		RunE: func(c *cobra.Command, args []string) error {
-			return g.runTasks(c.Context(), args)
+			if f.dryRun {
+				return g.dryRun(c.Context(), args, f.json)
+			}
+			return g.runTasks(c.Context(), args, f.json)
 		},
 	}
 	g.addBuildFlags(c)
+	c.Flags().BoolVarP(&f.dryRun, "dry-run", "n", false, "say what would be built, come from the cache and run; do nothing")
+	c.Flags().BoolVar(&f.json, "json", false, "print the result (with --dry-run: the plan) as JSON on stdout")
 	return c
 }
 
-// runTasks runs the named tasks, showing the progress on stderr.
-func (g *globalFlags) runTasks(ctx context.Context, names []string) error {
+// runTasks runs the named tasks, showing the progress on stderr; asJSON prints a build report.
+func (g *globalFlags) runTasks(ctx context.Context, names []string, asJSON bool) error {
 	out := newOutput(g.progressMode())
+	var rep *reportCollector
+	var reporter interp.Reporter = out
+	if asJSON {
+		out.taskStdout = os.Stderr // stdout is the report's
+		rep = &reportCollector{next: out}
+		reporter = rep
+	}
 	b, err := g.load(ctx, out)
 	if err != nil {
 		return err
 	}
-	r := b.NewRunner(interp.RunOptions{Jobs: g.jobs, KeepGoing: g.keepGoing, Reporter: out})
+	r := b.NewRunner(interp.RunOptions{Jobs: g.jobs, KeepGoing: g.keepGoing, Reporter: reporter})
 	if _, err := r.Resolve(names); err != nil {
 		return err
 	}
 	out.start()
 	err = r.Run(ctx, names)
 	out.stop(err)
-	if err == nil && out.mode != progressNone {
-		// Say where the files went.
-		seen := map[string]bool{}
-		for _, name := range names {
-			for _, o := range r.Outputs(name) {
-				if !seen[o] {
-					seen[o] = true
-					if rel, err := filepath.Rel(mustGetwd(), o); err == nil && !strings.HasPrefix(rel, "..") {
-						o = rel
-					}
-					fmt.Fprintf(os.Stderr, "  %s\n", o)
-				}
+	var outputs []string
+	seen := map[string]bool{}
+	for _, name := range names {
+		for _, o := range r.Outputs(name) {
+			if !seen[o] {
+				seen[o] = true
+				outputs = append(outputs, o)
 			}
 		}
 	}
+	if rep != nil {
+		if werr := rep.write(os.Stdout, outputs, err); werr != nil && err == nil {
+			err = werr
+		}
+	} else if err == nil && out.mode != progressNone {
+		// Say where the files went.
+		for _, o := range outputs {
+			if rel, err := filepath.Rel(mustGetwd(), o); err == nil && !strings.HasPrefix(rel, "..") {
+				o = rel
+			}
+			fmt.Fprintf(os.Stderr, "  %s\n", o)
+		}
+	}
 	return err
+}
+
+// dryRun prints what upds run would do with the named tasks.
+func (g *globalFlags) dryRun(ctx context.Context, names []string, asJSON bool) error {
+	b, err := g.load(ctx, newOutput(progressNone))
+	if err != nil {
+		return err
+	}
+	r := b.NewRunner(interp.RunOptions{Jobs: g.jobs})
+	steps, err := r.Plan(ctx, names)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(steps)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	for _, s := range steps {
+		line := string(s.Status) + "\t" + s.ID
+		if s.Reason != "" {
+			line += "\t(" + s.Reason + ")"
+		}
+		fmt.Fprintln(tw, line)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "upds: dry run: nothing was built, run or written")
+	return nil
 }
 
 func newTasksCmd(g *globalFlags) *cobra.Command {
