@@ -61,6 +61,7 @@ task("build")
 		{syscall.SIGTERM, []string{"run", "build"}},
 		{os.Interrupt, []string{"tasks"}},
 		{os.Interrupt, []string{"version"}},
+		{os.Interrupt, []string{"graph"}},
 	} {
 		code, stderr, took := interrupt(t, tc.sig, 300*time.Millisecond, append([]string{"-C", dir}, tc.args...)...)
 		if code != 130 || stderr != "upds: interrupted\n" || took > 2*time.Second {
@@ -86,6 +87,7 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"--progress=fancy", "tasks"}, `invalid argument "fancy" for "--progress" flag: want auto, plain or none`},
 		{[]string{"run", "-j", "-3", "x"}, `invalid argument "-3" for "-j, --jobs" flag`},
 		{[]string{"run", "-j", "0", "x"}, `invalid argument "0" for "-j, --jobs" flag`},
+		{[]string{"graph", "--format", "png"}, `invalid argument "png" for "--format" flag: want dot or mermaid`},
 		{[]string{"tasks", "-j", "2"}, `unknown shorthand flag: 'j' in -j`},
 		{[]string{"version", "--keep-going"}, `unknown flag: --keep-going`},
 	} {
@@ -166,8 +168,10 @@ task("publish")
 		{[]string{"run", "b"}, "build\tbuild the packages|bump-minor", ":4"},
 		{[]string{"run", "build", "b"}, "bump-minor", ":4"},
 		{[]string{"-C", dir, "run", "p"}, "publish", ":4"},
+		{[]string{"graph", "bu"}, "build\tbuild the packages|bump-minor", ":4"},
 		{[]string{"inspect", ""}, "deb", ":8"}, // the shell lists *.deb files
 		{[]string{"--progress", ""}, "auto|plain|none", ":4"},
+		{[]string{"graph", "--format", ""}, "dot|mermaid", ":4"},
 		{[]string{"bump", ""}, "major|minor|patch|revision", ":4"},
 	} {
 		wd := dir

@@ -14,6 +14,8 @@ var examples = map[string]string{
   upds run --json build > report.json`,
 	"upds tasks": `  upds tasks
   upds tasks --json | jq -r '.[].name'`,
+	"upds graph": `  upds graph | dot -Tsvg > graph.svg
+  upds graph --format mermaid build`,
 	"upds version": `  upds version`,
 	"upds bump": `  upds bump patch                # 1.4.2 -> 1.4.3
   upds bump minor                # 1.4.2 -> 1.5.0`,

@@ -111,6 +111,7 @@ audits which versions run where.`,
 	root.AddCommand(
 		newRunCmd(g),
 		newTasksCmd(g),
+		newGraphCmd(g),
 		newVersionCmd(g),
 		newBumpCmd(g),
 		newRepoCmd(),

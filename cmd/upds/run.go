@@ -152,27 +152,19 @@ func newTasksCmd(g *globalFlags) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "tasks",
 		Short: "List the tasks of BUILD.star with their descriptions",
-		Args:  cobra.NoArgs,
+		Long: `List the tasks of BUILD.star, sorted by name, with the first line of their doc.
+--json prints every task with its whole doc, its position in BUILD.star, its dependencies
+(the IDs "task NAME" and targets such as "deb NAME") and its steps.`,
+		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			b, err := g.load(c.Context(), newOutput(progressNone))
 			if err != nil {
 				return err
 			}
-			tasks := b.Host.Tasks()
 			if asJSON {
-				type taskJSON struct {
-					Name string `json:"name"`
-					Doc  string `json:"doc"`
-					Pos  string `json:"position"`
-				}
-				list := []taskJSON{}
-				for _, t := range tasks {
-					list = append(list, taskJSON{t.Name, t.Doc, t.Pos.String()})
-				}
-				enc := json.NewEncoder(os.Stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(list)
+				return writeTasksJSON(b)
 			}
+			tasks := b.Host.Tasks()
 			if len(tasks) == 0 {
 				fmt.Println("BUILD.star declares no tasks")
 				return nil
@@ -186,6 +178,33 @@ func newTasksCmd(g *globalFlags) *cobra.Command {
 		},
 	}
 	g.addLibFlag(c)
-	c.Flags().BoolVar(&asJSON, "json", false, "print the tasks as JSON")
+	c.Flags().BoolVar(&asJSON, "json", false, "print the tasks as JSON, with their dependencies and steps")
 	return c
+}
+
+// writeTasksJSON prints the tasks of b as JSON: name, doc, position, deps and steps.
+func writeTasksJSON(b *interp.Build) error {
+	nodes, err := b.NewRunner(interp.RunOptions{}).Graph(nil)
+	if err != nil {
+		return err
+	}
+	byID := map[string]interp.GraphNode{}
+	for _, n := range nodes {
+		byID[n.ID] = n
+	}
+	type taskJSON struct {
+		Name  string   `json:"name"`
+		Doc   string   `json:"doc"`
+		Pos   string   `json:"position"`
+		Deps  []string `json:"deps"`
+		Steps []string `json:"steps"`
+	}
+	list := []taskJSON{}
+	for _, t := range b.Host.Tasks() {
+		n := byID["task "+t.Name]
+		list = append(list, taskJSON{t.Name, t.Doc, t.Pos.String(), n.Deps, append([]string{}, n.Steps...)})
+	}
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(list)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -134,5 +135,42 @@ func TestRunJSON(t *testing.T) {
 	last := rep.Actions[len(rep.Actions)-1]
 	if rep.Status != "failed" || last.Status != "failed" || !strings.Contains(last.Error, "exited with status 3") || !strings.Contains(rep.Error, "task fail") {
 		t.Errorf("failed run: %+v", rep)
+	}
+}
+
+func TestGraphCommand(t *testing.T) {
+	dir := shopProject(t)
+	r := upds(t, dir, "graph", "release")
+	for _, w := range []string{"digraph upds {", `"task release" [shape=box];`, `"deb shop" [shape=ellipse];`,
+		`"deb shop" -> "deb shop-lib";`, `"task release" -> "task bump" [style=dashed, label="step 1"];`, `"task build" -> "deb shop";`} {
+		if r.code != 0 || !strings.Contains(r.stdout, w) {
+			t.Errorf("graph: exit %d, no %q:\n%s", r.code, w, r.stdout)
+		}
+	}
+	if strings.Contains(r.stdout, "task fail") {
+		t.Errorf("graph release shows task fail:\n%s", r.stdout)
+	}
+	r = upds(t, dir, "graph", "--format", "mermaid")
+	for _, w := range []string{"flowchart LR\n", `(["deb shop-lib"])`, `["task fail"]`, ` -.->|step 2| `} {
+		if r.code != 0 || !strings.Contains(r.stdout, w) {
+			t.Errorf("graph --format mermaid: exit %d, no %q:\n%s", r.code, w, r.stdout)
+		}
+	}
+	var tasks []struct {
+		Name        string
+		Deps, Steps []string
+	}
+	r = upds(t, dir, "tasks", "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &tasks); err != nil || len(tasks) != 4 {
+		t.Fatalf("tasks --json: %v\n%s", err, r.stdout)
+	}
+	if got := tasks[2]; got.Name != "fail" || !reflect.DeepEqual(got.Deps, []string{"deb shop-lib"}) {
+		t.Errorf("tasks --json: fail: %+v", got)
+	}
+	if got := tasks[3]; got.Name != "release" || !reflect.DeepEqual(got.Steps, []string{"task bump", "task build"}) || len(got.Deps) != 0 {
+		t.Errorf("tasks --json: release: %+v", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "dist")); err == nil {
+		t.Error("upds graph built something")
 	}
 }
