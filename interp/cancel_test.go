@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"sync/atomic"
 	"testing"
 
 	"go.starlark.net/starlark"
@@ -15,7 +14,6 @@ import (
 // failed, even when its error no longer wraps context.Canceled (a venv's error with its log
 // file, flattened into a message).
 func TestCancelledTargetIsCancelled(t *testing.T) {
-	var builds atomic.Int32
 	started := make(chan struct{})
 	build := func(a *Action) error {
 		close(started)
@@ -23,7 +21,7 @@ func TestCancelledTargetIsCancelled(t *testing.T) {
 		return &Error{Msg: fmt.Sprintf("venv x: %v (log: .upds/tmp/venv-x.log)", a.Ctx.Err())}
 	}
 	b, _, err := load(t, map[string]string{"BUILD.star": "task('build', deps = [target('slow')])\n"},
-		func(o *Options) { o.Builtins = starlark.StringDict{"target": targetBuiltin(&builds, build)} })
+		func(o *Options) { o.Builtins = starlark.StringDict{"target": targetBuiltin(&builds{}, build)} })
 	if err != nil {
 		t.Fatal(err)
 	}

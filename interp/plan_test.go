@@ -5,50 +5,30 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"sync/atomic"
+	"sync"
 	"testing"
 
 	"go.starlark.net/starlark"
-	"go.starlark.net/syntax"
 )
 
-// planTarget is a Target for plan and graph tests; checkTarget adds CacheChecker.
-type planTarget struct {
-	id     string
-	deps   []Target
-	builds *atomic.Int32
-	build  func(a *Action) error
-}
-
-func (p *planTarget) String() string        { return p.id }
-func (p *planTarget) Type() string          { return "fake" }
-func (p *planTarget) Freeze()               {}
-func (p *planTarget) Truth() starlark.Bool  { return true }
-func (p *planTarget) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable") }
-func (p *planTarget) ID() string            { return p.id }
-func (p *planTarget) Pos() syntax.Position  { return syntax.Position{} }
-func (p *planTarget) Deps() []Target        { return p.deps }
-func (p *planTarget) Outputs() []string     { return nil }
-func (p *planTarget) Build(a *Action) error {
-	p.builds.Add(1)
-	if p.build != nil {
-		return p.build(a)
-	}
-	return nil
-}
-
-// checkTarget is a planTarget that knows whether it is cached.
+// checkTarget is a fakeTarget that knows whether it is cached.
 type checkTarget struct {
-	planTarget
+	fakeTarget
 	cached bool
 	err    error
 }
 
 func (c *checkTarget) Cached(a *Action) (bool, error) { return c.cached, c.err }
 
+// builds counts the Build calls of the targets targetBuiltin declares.
+type builds struct {
+	mu sync.Mutex
+	n  int
+}
+
 // targetBuiltin declares targets: target(name, deps = [], cached = None, check_error = None);
-// cached = None makes one without CacheChecker.
-func targetBuiltin(builds *atomic.Int32, build func(a *Action) error) *starlark.Builtin {
+// cached = None makes one without CacheChecker. build runs in their Build (nil: nothing).
+func targetBuiltin(count *builds, build func(a *Action) error) *starlark.Builtin {
 	return starlark.NewBuiltin("target", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		var name, checkErr string
 		var deps *starlark.List
@@ -56,15 +36,15 @@ func targetBuiltin(builds *atomic.Int32, build func(a *Action) error) *starlark.
 		if err := starlark.UnpackArgs("target", args, kwargs, "name", &name, "deps?", &deps, "cached?", &cached, "check_error?", &checkErr); err != nil {
 			return nil, err
 		}
-		pt := planTarget{id: "fake " + name, builds: builds, build: build}
+		ft := fakeTarget{id: "fake " + name, built: &count.n, mu: &count.mu, build: build}
 		if deps != nil {
 			for i := 0; i < deps.Len(); i++ {
-				pt.deps = append(pt.deps, deps.Index(i).(Target))
+				ft.deps = append(ft.deps, deps.Index(i).(Target))
 			}
 		}
-		var t Target = &pt
+		var t Target = &ft
 		if cached != starlark.None {
-			ct := &checkTarget{planTarget: pt, cached: bool(cached.Truth())}
+			ct := &checkTarget{fakeTarget: ft, cached: bool(cached.Truth())}
 			if checkErr != "" {
 				ct.err = errors.New(checkErr)
 			}
@@ -86,16 +66,23 @@ task("bump", run = lambda ctx: print("bump"))
 task("release", steps = ["bump", "build"], run = lambda ctx: print("release"))
 `
 
+// loadPlanBuild evaluates planBuild; count counts its targets' builds.
+func loadPlanBuild(t *testing.T, count *builds) (*Build, *syncBuf) {
+	t.Helper()
+	b, out, err := load(t, map[string]string{"BUILD.star": planBuild},
+		func(o *Options) { o.Builtins = starlark.StringDict{"target": targetBuiltin(count, nil)} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, out
+}
+
 // TestPlan: a dry run says which targets are cached, which would build (and after which
 // dependency), which cannot tell, and which run functions would run; it builds and runs
 // nothing.
 func TestPlan(t *testing.T) {
-	var builds atomic.Int32
-	b, out, err := load(t, map[string]string{"BUILD.star": planBuild},
-		func(o *Options) { o.Builtins = starlark.StringDict{"target": targetBuiltin(&builds, nil)} })
-	if err != nil {
-		t.Fatal(err)
-	}
+	count := &builds{}
+	b, out := loadPlanBuild(t, count)
 	steps, err := b.NewRunner(RunOptions{}).Plan(context.Background(), []string{"build", "release"})
 	if err != nil {
 		t.Fatal(err)
@@ -115,8 +102,8 @@ func TestPlan(t *testing.T) {
 	if !reflect.DeepEqual(steps, want) {
 		t.Errorf("plan of build, release:\n%v\nwant\n%v", steps, want)
 	}
-	if builds.Load() != 0 || out.String() != "" {
-		t.Errorf("a dry run built %d targets, printed %q", builds.Load(), out.String())
+	if count.n != 0 || out.String() != "" {
+		t.Errorf("a dry run built %d targets, printed %q", count.n, out.String())
 	}
 	// The targets of release are checked before bump runs: the plan says so.
 	steps, err = b.NewRunner(RunOptions{}).Plan(context.Background(), []string{"release"})
@@ -132,12 +119,7 @@ func TestPlan(t *testing.T) {
 }
 
 func TestGraph(t *testing.T) {
-	var builds atomic.Int32
-	b, _, err := load(t, map[string]string{"BUILD.star": planBuild},
-		func(o *Options) { o.Builtins = starlark.StringDict{"target": targetBuiltin(&builds, nil)} })
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, _ := loadPlanBuild(t, &builds{})
 	nodes, err := b.NewRunner(RunOptions{}).Graph([]string{"release"})
 	if err != nil {
 		t.Fatal(err)
