@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -138,9 +137,7 @@ read or its signature does not verify), 2 for bad usage.`,
 				}
 			}
 			if asJSON {
-				enc := json.NewEncoder(os.Stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(rows); err != nil {
+				if err := printJSON(rows); err != nil {
 					return err
 				}
 			} else if err := audit.WriteTable(os.Stdout, rows, verbose); err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
 	"sync"
 
 	"github.com/upds/upds/interp"
@@ -93,7 +94,15 @@ func (c *reportCollector) write(w io.Writer, outputs []string, err error) error 
 	if r.Outputs == nil {
 		r.Outputs = []string{}
 	}
+	return writeJSON(w, r)
+}
+
+// printJSON prints v on stdout as indented JSON: the --json output of every command.
+func printJSON(v any) error { return writeJSON(os.Stdout, v) }
+
+// writeJSON writes v to w as indented JSON.
+func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(r)
+	return enc.Encode(v)
 }

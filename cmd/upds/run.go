@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -128,9 +127,7 @@ func (g *globalFlags) dryRun(ctx context.Context, names []string, asJSON bool) e
 		return err
 	}
 	if asJSON {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(steps)
+		return printJSON(steps)
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	for _, s := range steps {
@@ -204,7 +201,5 @@ func writeTasksJSON(b *interp.Build) error {
 		n := byID["task "+t.Name]
 		list = append(list, taskJSON{t.Name, t.Doc, t.Pos.String(), n.Deps, append([]string{}, n.Steps...)})
 	}
-	enc := json.NewEncoder(os.Stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(list)
+	return printJSON(list)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -105,9 +104,7 @@ The same steps, without upds on the server: curl -fsSL URL/setup.sh | sudo sh -s
 				}
 			}
 			if asJSON {
-				enc := json.NewEncoder(os.Stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(results); err != nil {
+				if err := printJSON(results); err != nil {
 					return err
 				}
 			} else {
