@@ -11,6 +11,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/upds/upds/interp"
+	"github.com/upds/upds/stdlib/sshconn"
 )
 
 // Builtins are the names this module gives BUILD.star.
@@ -123,14 +124,10 @@ func builtinSend(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	return starlark.None, nil
 }
 
+// expandHome expands "~/" with the passwd home, as ssh(1) does (not $HOME), and makes
+// a relative path relative to the project.
 func expandHome(p string, h *interp.Host) string {
-	if rest, ok := strings.CutPrefix(p, "~/"); ok {
-		for _, kv := range h.Env {
-			if home, ok := strings.CutPrefix(kv, "HOME="); ok {
-				return filepath.Join(home, rest)
-			}
-		}
-	}
+	p = sshconn.ExpandHome(p, sshconn.Home())
 	if !filepath.IsAbs(p) && h.Root != "" {
 		return filepath.Join(h.Root, p)
 	}

@@ -3,13 +3,14 @@
 package sshconn
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
-	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -75,24 +76,36 @@ func (t Target) String() string {
 	return t.User + "@" + t.Addr()
 }
 
-// Options configure Dial. The zero value behaves like `ssh` with no configuration file.
+// Options configure Dial. The zero value behaves like `ssh` with the user's
+// configuration: ~/.ssh/config and /etc/ssh/ssh_config (see Resolve), keys from
+// ssh-agent and ~/.ssh, host keys checked against ~/.ssh/known_hosts, where ~ is the
+// home directory of the password database, as for ssh(1).
 type Options struct {
-	// Identity lists private key files. Empty: ~/.ssh/id_ed25519 and ~/.ssh/id_rsa,
-	// each used only if it exists. Files named here must exist.
+	// Identity lists private key files, which must exist. They come first; the
+	// configuration's IdentityFile entries follow. With neither: ~/.ssh/id_ed25519 and
+	// ~/.ssh/id_rsa, each used only if it exists.
 	Identity []string
-	// KnownHosts lists known_hosts files. Empty: ~/.ssh/known_hosts (a missing default
-	// file means every host is unknown).
+	// KnownHosts lists known_hosts files. Empty: the configuration's
+	// UserKnownHostsFile, else ~/.ssh/known_hosts (a missing default file means every
+	// host is unknown).
 	KnownHosts []string
 	// AgentSocket is the ssh-agent socket. Empty: $SSH_AUTH_SOCK.
 	AgentSocket string
 	// NoAgent disables ssh-agent even when SSH_AUTH_SOCK is set.
 	NoAgent bool
-	// Timeout bounds connect plus handshake (default DefaultTimeout).
+	// Timeout bounds connect plus handshake (default DefaultTimeout), per host of a
+	// ProxyJump chain.
 	Timeout time.Duration
 	// AcceptNew, like OpenSSH's StrictHostKeyChecking=accept-new, trusts the key of a
 	// host that known_hosts does not know yet and appends it to the first known_hosts
-	// file. A changed key is still refused. Off by default.
+	// file. A changed key is still refused. Off by default; the configuration may set it
+	// for a host.
 	AcceptNew bool
+	// ConfigFile is the ssh_config(5) file to read instead of ~/.ssh/config and
+	// /etc/ssh/ssh_config, like ssh -F; ConfigNone reads none.
+	ConfigFile string
+	// Home is the directory whose .ssh/ holds the default files (default: Home()).
+	Home string
 }
 
 // HostKeyError is returned when the server's host key is not in known_hosts (Unknown)
@@ -124,36 +137,19 @@ func (e *HostKeyError) Error() string {
 		e.Target.Addr(), e.Fingerprint, strings.Join(e.KnownHosts, ", "), file, e.Line)
 }
 
-func homeFile(rel string) string {
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return ""
-	}
-	return filepath.Join(home, rel)
-}
-
 // hostKeys builds the host key callback and the list of host key algorithms that
 // known_hosts records for the target (so that a server with several host keys
 // presents one we can check: golang/go#29286).
-func hostKeys(t Target, files []string, acceptNew bool) (ssh.HostKeyCallback, []string, []string, error) {
+func hostKeys(t Target, files []string, mustExist, acceptNew bool) (ssh.HostKeyCallback, []string, []string, error) {
 	var existing []string
-	if len(files) == 0 {
-		if f := homeFile(".ssh/known_hosts"); f != "" {
-			if _, err := os.Stat(f); err == nil {
-				existing = append(existing, f)
+	for _, f := range files {
+		if _, err := os.Stat(f); err != nil {
+			if !mustExist || acceptNew && errors.Is(err, os.ErrNotExist) {
+				continue // a default file, or one created when the first key is accepted
 			}
-			files = []string{f}
+			return nil, nil, nil, fmt.Errorf("known_hosts: %w", err)
 		}
-	} else {
-		for _, f := range files {
-			if _, err := os.Stat(f); err != nil {
-				if acceptNew && errors.Is(err, os.ErrNotExist) {
-					continue // created when the first key is accepted
-				}
-				return nil, nil, nil, fmt.Errorf("known_hosts: %w", err)
-			}
-			existing = append(existing, f)
-		}
+		existing = append(existing, f)
 	}
 	var cb ssh.HostKeyCallback
 	if len(existing) == 0 {
@@ -214,10 +210,64 @@ func algorithmsFor(keyType string) []string {
 	return []string{keyType}
 }
 
-// signers collects signers from the agent and the identity files. The returned
-// closer releases the agent connection.
-func signers(opt Options) (func() ([]ssh.Signer, error), func(), error) {
+// identityFile is a private key file to offer; a required one must exist and load.
+type identityFile struct {
+	path     string
+	required bool
+}
+
+// identityFiles lists opt.Identity (required), then the configuration's IdentityFile
+// entries, or the default files when there are neither.
+func identityFiles(opt Options, r Resolved) []identityFile {
+	var files []identityFile
+	for _, f := range opt.Identity {
+		files = append(files, identityFile{f, true})
+	}
+	for _, f := range r.Identity {
+		files = append(files, identityFile{f, false})
+	}
+	if len(files) == 0 {
+		for _, n := range []string{"id_ed25519", "id_rsa"} {
+			files = append(files, identityFile{filepath.Join(opt.home(), ".ssh", n), false})
+		}
+	}
+	return files
+}
+
+// signers collects signers from the agent and the identity files. With IdentitiesOnly
+// the agent offers only the keys of those files (their .pub beside a passphrase-protected
+// key). The returned closer releases the agent connection.
+func signers(opt Options, r Resolved) (func() ([]ssh.Signer, error), func(), error) {
 	var list []ssh.Signer
+	var pubs [][]byte // public keys of the identity files
+	var skipped []string
+	for _, f := range identityFiles(opt, r) {
+		data, err := os.ReadFile(f.path)
+		if err != nil {
+			if !f.required && errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return nil, nil, fmt.Errorf("identity %s: %w", f.path, err)
+		}
+		s, err := ssh.ParsePrivateKey(data)
+		var pe *ssh.PassphraseMissingError
+		switch {
+		case errors.As(err, &pe) && f.required:
+			return nil, nil, fmt.Errorf("identity %s: key is passphrase-protected; load it into ssh-agent (ssh-add %s)", f.path, f.path)
+		case errors.As(err, &pe):
+			skipped = append(skipped, f.path+" (needs a passphrase: load it into ssh-agent)")
+			if pub, err := os.ReadFile(f.path + ".pub"); err == nil {
+				if k, _, _, _, err := ssh.ParseAuthorizedKey(pub); err == nil {
+					pubs = append(pubs, k.Marshal())
+				}
+			}
+			continue
+		case err != nil:
+			return nil, nil, fmt.Errorf("identity %s: %w", f.path, err)
+		}
+		list = append(list, s)
+		pubs = append(pubs, s.PublicKey().Marshal())
+	}
 	closer := func() {}
 	var agentSigners func() ([]ssh.Signer, error)
 	sock := opt.AgentSocket
@@ -230,41 +280,6 @@ func signers(opt Options) (func() ([]ssh.Signer, error), func(), error) {
 			agentSigners = agent.NewClient(c).Signers
 		}
 	}
-	files := opt.Identity
-	explicit := len(files) > 0
-	if !explicit {
-		for _, n := range []string{".ssh/id_ed25519", ".ssh/id_rsa"} {
-			if f := homeFile(n); f != "" {
-				files = append(files, f)
-			}
-		}
-	}
-	var skipped []string
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			if !explicit && errors.Is(err, os.ErrNotExist) {
-				continue
-			}
-			closer()
-			return nil, nil, fmt.Errorf("identity %s: %w", f, err)
-		}
-		s, err := ssh.ParsePrivateKey(data)
-		if err != nil {
-			var pe *ssh.PassphraseMissingError
-			if errors.As(err, &pe) && !explicit {
-				skipped = append(skipped, f+" (needs a passphrase: load it into ssh-agent)")
-				continue
-			}
-			if errors.As(err, &pe) {
-				closer()
-				return nil, nil, fmt.Errorf("identity %s: key is passphrase-protected; load it into ssh-agent (ssh-add %s)", f, f)
-			}
-			closer()
-			return nil, nil, fmt.Errorf("identity %s: %w", f, err)
-		}
-		list = append(list, s)
-	}
 	if agentSigners == nil && len(list) == 0 {
 		msg := "no SSH key: start ssh-agent (SSH_AUTH_SOCK) or create ~/.ssh/id_ed25519, or name an identity file"
 		if len(skipped) > 0 {
@@ -274,12 +289,20 @@ func signers(opt Options) (func() ([]ssh.Signer, error), func(), error) {
 	}
 	return func() ([]ssh.Signer, error) {
 		out := append([]ssh.Signer(nil), list...)
-		if agentSigners != nil {
-			if as, err := agentSigners(); err == nil {
-				out = append(as, out...)
+		if agentSigners == nil {
+			return out, nil
+		}
+		as, err := agentSigners()
+		if err != nil {
+			return out, nil
+		}
+		var keep []ssh.Signer
+		for _, a := range as {
+			if !r.IdentitiesOnly || slices.ContainsFunc(pubs, func(p []byte) bool { return bytes.Equal(p, a.PublicKey().Marshal()) }) {
+				keep = append(keep, a)
 			}
 		}
-		return out, nil
+		return append(keep, out...), nil
 	}, closer, nil
 }
 
@@ -300,23 +323,98 @@ func appendKnownHost(file, line string) error {
 	return f.Close()
 }
 
-// Dial connects and authenticates to the target. The host key must be in
-// known_hosts; an unknown or changed key yields a *HostKeyError and no session.
+// Dial connects and authenticates to the target, with the client configuration applied
+// (see Resolve): an alias such as "web1" reaches its HostName, Port and User, through
+// its ProxyJump hosts. Every host key must be in known_hosts; an unknown or changed key
+// yields a *HostKeyError and no session. Closing the client closes the connections to
+// the jump hosts too.
 func Dial(ctx context.Context, t Target, opt Options) (*ssh.Client, error) {
 	if t.Host == "" {
 		return nil, errors.New("ssh: missing host")
 	}
-	if t.User == "" {
-		if u, err := user.Current(); err == nil {
-			t.User = u.Username
+	cfg, err := loadConfig(opt.ConfigFile, opt.home())
+	if err != nil {
+		return nil, fmt.Errorf("ssh %s: %w", t.Host, err)
+	}
+	return (&dialer{cfg: cfg, opt: opt}).dial(ctx, t, 0, nil)
+}
+
+// dialer connects to hosts with one configuration.
+type dialer struct {
+	cfg *clientConfig
+	opt Options
+}
+
+// dial connects to t: through via when it is set, else through t's ProxyJump hosts
+// (depth counts the hosts of the chain so far), else directly.
+func (d *dialer) dial(ctx context.Context, t Target, depth int, via *ssh.Client) (*ssh.Client, error) {
+	r, err := d.cfg.resolve(t, d.opt.home())
+	if err != nil {
+		return nil, fmt.Errorf("ssh %s: %w", t.Host, err)
+	}
+	if via == nil && len(r.ProxyJump) > 0 {
+		if depth+len(r.ProxyJump) > maxJumps {
+			return nil, fmt.Errorf("ssh %s: more than %d ProxyJump hosts (a loop in the configuration?)", r.Alias, maxJumps)
+		}
+		for i, hop := range r.ProxyJump {
+			// The first hop is reached with its own configuration; each next through the last.
+			next, err := d.dial(ctx, hop, depth+i+1, via)
+			if err != nil {
+				return nil, fmt.Errorf("ssh %s: ProxyJump: %w", r.Alias, err)
+			}
+			via = next
 		}
 	}
-	cb, algos, khFiles, err := hostKeys(t, opt.KnownHosts, opt.AcceptNew)
+	timeout := d.opt.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var conn net.Conn
+	if via != nil {
+		conn, err = via.DialContext(dctx, "tcp", r.Target.Addr())
+	} else {
+		var nd net.Dialer
+		conn, err = nd.DialContext(dctx, "tcp", r.Target.Addr())
+	}
+	var c *ssh.Client
 	if err != nil {
+		err = fmt.Errorf("ssh %s: %w", r.Target.Addr(), err)
+	} else {
+		c, err = d.handshake(ctx, dctx, conn, r)
+	}
+	if err != nil {
+		if via != nil {
+			via.Close()
+		}
+		return nil, err
+	}
+	if via != nil {
+		go func() { c.Wait(); via.Close() }()
+	}
+	return c, nil
+}
+
+// handshake authenticates over conn, checking the host key; dctx bounds it.
+func (d *dialer) handshake(ctx, dctx context.Context, conn net.Conn, r Resolved) (*ssh.Client, error) {
+	t, opt := r.Target, d.opt
+	files, mustExist := opt.KnownHosts, true
+	if len(files) == 0 {
+		files, mustExist = r.KnownHosts, false
+	}
+	if len(files) == 0 {
+		files = []string{filepath.Join(opt.home(), ".ssh", "known_hosts")}
+	}
+	acceptNew := opt.AcceptNew || r.AcceptNew
+	cb, algos, khFiles, err := hostKeys(t, files, mustExist, acceptNew)
+	if err != nil {
+		conn.Close()
 		return nil, fmt.Errorf("ssh %s: %w", t.Addr(), err)
 	}
-	keys, closeAgent, err := signers(opt)
+	keys, closeAgent, err := signers(opt, r)
 	if err != nil {
+		conn.Close()
 		return nil, fmt.Errorf("ssh %s: %w", t.Addr(), err)
 	}
 	defer closeAgent()
@@ -325,48 +423,35 @@ func Dial(ctx context.Context, t Target, opt Options) (*ssh.Client, error) {
 	check := func(hostname string, remote net.Addr, key ssh.PublicKey) error {
 		err := cb(hostname, remote, key)
 		var ke *knownhosts.KeyError
-		if errors.As(err, &ke) {
-			hkErr = &HostKeyError{
-				Target:      t,
-				Fingerprint: ssh.FingerprintSHA256(key),
-				Line:        knownhosts.Line([]string{knownhosts.Normalize(t.Addr())}, key),
-				KnownHosts:  khFiles,
-				Changed:     len(ke.Want) > 0,
-			}
-			for _, w := range ke.Want {
-				hkErr.Known = append(hkErr.Known, fmt.Sprintf("%s:%d (%s %s)", w.Filename, w.Line, w.Key.Type(), ssh.FingerprintSHA256(w.Key)))
-			}
-			if opt.AcceptNew && !hkErr.Changed && len(khFiles) > 0 {
-				if err := appendKnownHost(khFiles[0], hkErr.Line); err != nil {
-					return fmt.Errorf("accept new host key: %w", err)
-				}
-				hkErr = nil
-				return nil
-			}
-			return hkErr
+		if !errors.As(err, &ke) {
+			return err
 		}
-		return err
-	}
-
-	timeout := opt.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
+		hkErr = &HostKeyError{
+			Target:      t,
+			Fingerprint: ssh.FingerprintSHA256(key),
+			Line:        knownhosts.Line([]string{knownhosts.Normalize(t.Addr())}, key),
+			KnownHosts:  khFiles,
+			Changed:     len(ke.Want) > 0,
+		}
+		for _, w := range ke.Want {
+			hkErr.Known = append(hkErr.Known, fmt.Sprintf("%s:%d (%s %s)", w.Filename, w.Line, w.Key.Type(), ssh.FingerprintSHA256(w.Key)))
+		}
+		if acceptNew && !hkErr.Changed && len(khFiles) > 0 {
+			if err := appendKnownHost(khFiles[0], hkErr.Line); err != nil {
+				return fmt.Errorf("accept new host key: %w", err)
+			}
+			hkErr = nil
+			return nil
+		}
+		return hkErr
 	}
 	cfg := &ssh.ClientConfig{
 		User:              t.User,
 		Auth:              []ssh.AuthMethod{ssh.PublicKeysCallback(keys)},
 		HostKeyCallback:   check,
 		HostKeyAlgorithms: algos,
-		Timeout:           timeout,
 	}
-	dctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(dctx, "tcp", t.Addr())
-	if err != nil {
-		return nil, fmt.Errorf("ssh %s: %w", t.Addr(), err)
-	}
-	// The handshake has no context: close the connection if ctx ends first.
+	// The handshake has no context: close the connection if dctx ends first.
 	deadline, _ := dctx.Deadline()
 	conn.SetDeadline(deadline)
 	stop := context.AfterFunc(dctx, func() { conn.Close() })

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -150,25 +151,33 @@ func TestDialErrors(t *testing.T) {
 	if err == nil || time.Since(start) > 3*time.Second {
 		t.Errorf("closed port: %v after %v", err, time.Since(start))
 	}
-	// Default files come from $HOME.
+	// Default files come from the home directory (Options.Home; by default the passwd
+	// home, whatever $HOME says).
 	home := t.TempDir()
-	t.Setenv("HOME", home)
+	t.Setenv("HOME", t.TempDir())
 	t.Setenv("SSH_AUTH_SOCK", "")
 	os.MkdirAll(filepath.Join(home, ".ssh"), 0o700)
 	data, _ := os.ReadFile(srv.Identity)
 	os.WriteFile(filepath.Join(home, ".ssh", "id_ed25519"), data, 0o600)
-	_, err = sshconn.Dial(ctx, target, sshconn.Options{})
+	_, err = sshconn.Dial(ctx, target, sshconn.Options{Home: home, ConfigFile: sshconn.ConfigNone})
 	var he *sshconn.HostKeyError
 	if !errors.As(err, &he) || he.Changed {
 		t.Fatalf("no ~/.ssh/known_hosts: want unknown host key error, got %v", err)
 	}
 	kh, _ := os.ReadFile(srv.KnownHosts)
 	os.WriteFile(filepath.Join(home, ".ssh", "known_hosts"), kh, 0o600)
-	c, err := sshconn.Dial(ctx, target, sshconn.Options{})
+	c, err := sshconn.Dial(ctx, target, sshconn.Options{Home: home, ConfigFile: sshconn.ConfigNone})
 	if err != nil {
 		t.Fatalf("default identity and known_hosts: %v", err)
 	}
 	c.Close()
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sshconn.Home(); got != u.HomeDir || got == os.Getenv("HOME") {
+		t.Errorf("Home() = %q, want the passwd home %q, not $HOME %q", got, u.HomeDir, os.Getenv("HOME"))
+	}
 }
 
 // TestDialAgent authenticates with a key held only by a real ssh-agent.
@@ -199,11 +208,11 @@ func TestDialAgent(t *testing.T) {
 	if out, err := add.CombinedOutput(); err != nil {
 		t.Fatalf("ssh-add: %v: %s", err, out)
 	}
-	// No identity files at all: HOME is empty.
-	t.Setenv("HOME", t.TempDir())
+	// No identity files at all: the home directory is empty.
+	home := t.TempDir()
 	t.Setenv("SSH_AUTH_SOCK", sock)
 	target := sshconn.Target{User: srv.User, Host: srv.Host, Port: srv.Port}
-	c, err := sshconn.Dial(context.Background(), target, sshconn.Options{KnownHosts: []string{srv.KnownHosts}})
+	c, err := sshconn.Dial(context.Background(), target, sshconn.Options{KnownHosts: []string{srv.KnownHosts}, Home: home})
 	if err != nil {
 		t.Fatalf("Dial with ssh-agent: %v", err)
 	}
@@ -212,7 +221,7 @@ func TestDialAgent(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 	// With the agent disabled there is no key left.
-	if _, err := sshconn.Dial(context.Background(), target, sshconn.Options{KnownHosts: []string{srv.KnownHosts}, NoAgent: true}); err == nil || !strings.Contains(err.Error(), "no SSH key") {
+	if _, err := sshconn.Dial(context.Background(), target, sshconn.Options{KnownHosts: []string{srv.KnownHosts}, NoAgent: true, Home: home}); err == nil || !strings.Contains(err.Error(), "no SSH key") {
 		t.Errorf("NoAgent and no identity files: %v", err)
 	}
 }

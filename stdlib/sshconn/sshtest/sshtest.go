@@ -64,6 +64,9 @@ type Config struct {
 	// RSAHostKey gives the server a second host key (RSA 3072) besides ed25519;
 	// Server.RSAHostKey holds it. known_hosts still records only the ed25519 key.
 	RSAHostKey bool
+	// Extra lines for sshd_config (e.g. "AllowTcpForwarding no"); they come first, so
+	// they win over the defaults.
+	Extra string
 }
 
 // Start runs sshd for the duration of the test. It skips the test when sshd is not installed.
@@ -127,7 +130,11 @@ func StartConfig(t testing.TB, c Config) *Server {
 	if err := os.WriteFile(s.KnownHosts, []byte(line+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := fmt.Sprintf(`Port %d
+	cfg := c.Extra
+	if cfg != "" && cfg[len(cfg)-1] != '\n' {
+		cfg += "\n"
+	}
+	cfg += fmt.Sprintf(`Port %d
 ListenAddress 127.0.0.1
 %sAuthorizedKeysFile %s
 PidFile %s
