@@ -25,11 +25,14 @@ const (
 // Source is the apt source a machine is set up with.
 type Source struct {
 	// Name names the files: /etc/apt/keyrings/NAME.asc and
-	// /etc/apt/sources.list.d/NAME.sources (default: DefaultName(URL)).
+	// /etc/apt/sources.list.d/NAME.sources (default: DefaultName(URL, Origin)).
 	Name string
 	// URL is the repository (the directory that holds dists/). It may be empty in a
 	// script, which then needs --repo URL when it runs.
 	URL string
+	// Origin is the repository's name, the Origin field of its Release file (repo.conf):
+	// it names the files when the URL's host is an IP address.
+	Origin string
 	// Suite defaults to "stable".
 	Suite string
 	// Components default to ["main"].
@@ -38,33 +41,63 @@ type Source struct {
 	Key []byte
 }
 
-// DefaultName derives a file name from the repository URL's host ("apt.example.com"),
-// or returns "upds" when the URL has none.
-func DefaultName(repoURL string) string {
-	u, err := url.Parse(repoURL)
-	if err != nil || u.Hostname() == "" {
-		return "upds"
+// DefaultName derives the file names of a repository's key and source from its URL: the
+// host name and the path ("apt.example.com"; "apt.example.com-hello" for
+// https://apt.example.com/hello/), or, when the host is an IP address or localhost, the
+// repository's origin (the Origin of its Release file) and the path
+// (http://10.0.0.5:8080/ of origin "upds": "upds"). Lower case letters, digits, '.' and
+// '-' only; "upds" when nothing is left. setup.sh derives the same name from --repo URL.
+func DefaultName(repoURL, origin string) string {
+	rest := repoURL
+	if _, r, ok := strings.Cut(rest, "://"); ok {
+		rest = r
 	}
-	var b strings.Builder
-	for _, c := range strings.ToLower(u.Hostname()) {
-		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-' {
-			b.WriteRune(c)
-		} else {
-			b.WriteByte('-')
-		}
+	host, path := rest, ""
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		host, path = rest[:i], rest[i:]
 	}
-	n := strings.Trim(b.String(), ".-")
-	if n == "" {
-		return "upds"
+	if strings.HasPrefix(host, "[") {
+		host = ":" // an IPv6 address
+	} else if i := strings.IndexByte(host, ':'); i >= 0 {
+		host = host[:i]
 	}
-	return n
+	if host == "" || strings.Contains(host, ":") || host == "localhost" || strings.Trim(host, "0123456789.") == "" {
+		host = nameWord(origin)
+	}
+	if n := nameWord(host + path); n != "" {
+		return n
+	}
+	return "upds"
 }
+
+// nameWord lowers s to letters, digits, '.' and '-': every other byte becomes '-', runs of
+// '-' one, and no '.' or '-' at either end (setup.sh's default_name does the same).
+func nameWord(s string) string {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
+			c = '-'
+		}
+		if c == '-' && len(b) > 0 && b[len(b)-1] == '-' {
+			continue
+		}
+		b = append(b, c)
+	}
+	return strings.Trim(string(b), ".-")
+}
+
+// originWord is the origin as the script carries it.
+func originWord(origin string) string { return nameWord(origin) }
 
 // withDefaults fills in the defaults and validates every field that ends up in a file
 // or in the script.
 func (s Source) withDefaults() (Source, error) {
 	if s.Name == "" {
-		s.Name = DefaultName(s.URL)
+		s.Name = DefaultName(s.URL, s.Origin)
 	}
 	if s.Suite == "" {
 		s.Suite = "stable"

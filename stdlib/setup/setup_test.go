@@ -35,18 +35,98 @@ func testKey(t *testing.T) ([]byte, string) {
 	return b.Bytes(), fmt.Sprintf("%X", e.PrimaryKey.Fingerprint)
 }
 
+// TestDefaultName: the Go function and setup.sh's default_name give the same names.
 func TestDefaultName(t *testing.T) {
-	for _, c := range []struct{ url, want string }{
-		{"https://apt.example.com/", "apt.example.com"},
-		{"http://127.0.0.1:8080/repo", "127.0.0.1"},
-		{"http://[::1]:80/", "1"},
-		{"https://APT.Example.COM", "apt.example.com"},
-		{"not a url", "upds"},
-		{"", "upds"},
+	key, _ := testKey(t)
+	dir := t.TempDir()
+	scripts := map[string]string{}
+	for _, c := range []struct{ url, origin, want string }{
+		{"https://apt.example.com/", "upds", "apt.example.com"},
+		{"https://APT.Example.COM", "", "apt.example.com"},
+		{"https://apt.example.com/hello/", "upds", "apt.example.com-hello"},
+		{"https://apt.example.com:8443/a_b/c/", "x", "apt.example.com-a-b-c"},
+		{"http://127.0.0.1:8080/", "upds", "upds"},
+		{"http://127.0.0.1:8080/", "Hello Repo", "hello-repo"},
+		{"http://127.0.0.1:8080/", "", "upds"},
+		{"http://10.0.0.5/apt/", "Team.", "team-apt"},
+		{"http://localhost:8080/", "hello", "hello"},
+		{"http://[::1]:8080/repo", "hello", "hello-repo"},
+		{"http://[::1]/", "--", "upds"},
+		{"http://1234/", "o", "o"},
 	} {
-		if got := DefaultName(c.url); got != c.want {
-			t.Errorf("DefaultName(%q) = %q, want %q", c.url, got, c.want)
+		if got := DefaultName(c.url, c.origin); got != c.want {
+			t.Errorf("DefaultName(%q, %q) = %q, want %q", c.url, c.origin, got, c.want)
 		}
+		p, ok := scripts[c.origin]
+		if !ok {
+			script, err := Script(Source{Origin: c.origin, Key: key})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p = filepath.Join(dir, fmt.Sprintf("setup-%d.sh", len(scripts)))
+			os.WriteFile(p, script, 0o644)
+			scripts[c.origin] = p
+		}
+		out, err := exec.Command("sh", p, "--print-name", "--repo", c.url).CombinedOutput()
+		if err != nil || string(out) != c.want+"\n" {
+			t.Errorf("setup.sh --print-name --repo %s (origin %q): %v %q, want %q", c.url, c.origin, err, out, c.want)
+		}
+	}
+	// The name given, and the one of the URL the script carries.
+	script, _ := Script(Source{URL: "http://127.0.0.1:8080/", Origin: "hello", Key: key})
+	p := filepath.Join(dir, "baked.sh")
+	os.WriteFile(p, script, 0o644)
+	for args, want := range map[string]string{"": "hello", "--name x": "x", "--repo https://apt.example.com/": "apt.example.com"} {
+		out, err := exec.Command("sh", append([]string{p, "--print-name"}, strings.Fields(args)...)...).CombinedOutput()
+		if err != nil || string(out) != want+"\n" {
+			t.Errorf("setup.sh --print-name %s: %v %q, want %q", args, err, out, want)
+		}
+	}
+}
+
+// TestSourcesAwk: other sources of the repository's URL are taken out of apt's files,
+// in both formats; the rest of each file stays as it was.
+func TestSourcesAwk(t *testing.T) {
+	const url = "http://127.0.0.1:8080/"
+	for _, c := range []struct {
+		name, fmt, in, want, side string
+	}{
+		{"deb822 alone", "deb822", "# written by upds setup\nTypes: deb\nURIs: http://127.0.0.1:8080\nSuites: stable\nComponents: main\nSigned-By: /etc/apt/keyrings/127.0.0.1.asc\n",
+			"", "key /etc/apt/keyrings/127.0.0.1.asc\nremoved 1\n"},
+		{"deb822 among others", "deb822", "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm\nComponents: main\n\n" +
+			"Types: deb\nURIs:\n http://127.0.0.1:8080/\n http://mirror.example.com/\nSuites: stable\nComponents: main\nSigned-By:\n -----BEGIN PGP PUBLIC KEY BLOCK-----\n .\n -----END PGP PUBLIC KEY BLOCK-----\n\n" +
+			"Enabled: no\nTypes: deb\nURIs: http://127.0.0.1:8080/\nSuites: old\nComponents: main\n",
+			"Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm\nComponents: main\n\n" +
+				"Types: deb\nURIs: http://mirror.example.com/\nSuites: stable\nComponents: main\nSigned-By:\n -----BEGIN PGP PUBLIC KEY BLOCK-----\n .\n -----END PGP PUBLIC KEY BLOCK-----\n\n" +
+				"Enabled: no\nTypes: deb\nURIs: http://127.0.0.1:8080/\nSuites: old\nComponents: main\n",
+			"removed 1\n"},
+		{"one-line", "line", "deb http://deb.debian.org/debian bookworm main\n" +
+			"deb [arch=amd64 signed-by=/etc/apt/keyrings/old.gpg] http://127.0.0.1:8080/ stable main\n" +
+			"deb [signed-by=/usr/share/keyrings/x.gpg] http://127.0.0.1:8080 stable main\n# deb http://127.0.0.1:8080/ stable main\n",
+			"deb http://deb.debian.org/debian bookworm main\n" +
+				"# disabled by upds setup (/etc/apt/sources.list.d/upds.sources is the source of this repository): deb [arch=amd64 signed-by=/etc/apt/keyrings/old.gpg] http://127.0.0.1:8080/ stable main\n" +
+				"# disabled by upds setup (/etc/apt/sources.list.d/upds.sources is the source of this repository): deb [signed-by=/usr/share/keyrings/x.gpg] http://127.0.0.1:8080 stable main\n" +
+				"# deb http://127.0.0.1:8080/ stable main\n",
+			"key /etc/apt/keyrings/old.gpg\nkey /usr/share/keyrings/x.gpg\nremoved 2\n"},
+		{"other URL only", "line", "deb http://127.0.0.1:8080/other stable main\n", "deb http://127.0.0.1:8080/other stable main\n", "removed 0\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			in, side := filepath.Join(dir, "in"), filepath.Join(dir, "side")
+			os.WriteFile(in, []byte(c.in), 0o644)
+			cmd := exec.Command("awk", "-v", "url="+strings.TrimSuffix(url, "/"), "-v", "fmt="+c.fmt, "-v", "side="+side,
+				"-v", "name=/etc/apt/sources.list.d/upds.sources", sourcesAwk, in)
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(out) != c.want {
+				t.Errorf("got\n%s\nwant\n%s", out, c.want)
+			}
+			if got, _ := os.ReadFile(side); string(got) != c.side {
+				t.Errorf("side file %q, want %q", got, c.side)
+			}
+		})
 	}
 }
 
@@ -84,7 +164,7 @@ func TestSourcesFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "# written by upds setup\nTypes: deb\nURIs: https://apt.example.com/repo\nSuites: stable\nComponents: main\nSigned-By: /etc/apt/keyrings/apt.example.com.asc\n"
+	want := "# written by upds setup\nTypes: deb\nURIs: https://apt.example.com/repo\nSuites: stable\nComponents: main\nSigned-By: /etc/apt/keyrings/apt.example.com-repo.asc\n"
 	if string(got) != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
