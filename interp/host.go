@@ -79,6 +79,7 @@ type Host struct {
 	byID  map[string]Target
 	tasks map[string]*Task
 	order []*Task
+	decls map[string][]Declaration
 }
 
 func newHost() *Host {
@@ -114,6 +115,39 @@ func (h *Host) AddTarget(t Target) error {
 	}
 	h.byID[id] = t
 	return nil
+}
+
+// Declaration is something BUILD.star declares that is not built: a server of the
+// inventory, say. Stdlib modules keep their own kinds of declarations on the host.
+type Declaration struct {
+	Kind  string // e.g. "server"
+	Name  string // unique within its kind
+	Pos   syntax.Position
+	Value any
+}
+
+// Declare records a declaration made during evaluation. Two of one kind with one name are
+// an error.
+func (h *Host) Declare(d Declaration) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, prev := range h.decls[d.Kind] {
+		if prev.Name == d.Name {
+			return fmt.Errorf("%s %s is already declared at %s", d.Kind, d.Name, prev.Pos)
+		}
+	}
+	if h.decls == nil {
+		h.decls = map[string][]Declaration{}
+	}
+	h.decls[d.Kind] = append(h.decls[d.Kind], d)
+	return nil
+}
+
+// Declarations returns the declarations of a kind in the order they were made.
+func (h *Host) Declarations(kind string) []Declaration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]Declaration(nil), h.decls[kind]...)
 }
 
 // ProjectPath cleans a project-relative path and refuses one that is absolute or escapes the
