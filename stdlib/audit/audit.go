@@ -110,6 +110,7 @@ const (
 	Ahead       Status = "ahead"       // newer than anything in the repository
 	Missing     Status = "missing"     // a dependency of an installed role package is not installed
 	Unreachable Status = "unreachable" // the host could not be queried
+	Conflict    Status = "conflict"    // a conffile kept local changes: Row.File is beside it
 )
 
 // Row is one line of an audit report. The JSON keys sit beside Ansible's package_facts.
@@ -122,6 +123,7 @@ type Row struct {
 	Arch      string `json:"arch,omitempty"`
 	Source    string `json:"source,omitempty"` // X-Upds-Source of the installed package
 	Error     string `json:"error,omitempty"`  // why the host is unreachable
+	File      string `json:"file,omitempty"`   // the .dpkg-dist or .dpkg-old file of a conflict
 }
 
 // Compare reports, for every installed package that the repository carries, whether

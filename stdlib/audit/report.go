@@ -36,12 +36,15 @@ func WriteTable(w io.Writer, rows []Row, verbose bool) error {
 		return err
 	}
 	for _, r := range rows {
-		if r.Status == Unreachable {
+		switch r.Status {
+		case Unreachable:
 			fmt.Fprintf(w, "%s: %s\n", r.Host, strings.ReplaceAll(r.Error, "\n", "\n    "))
+		case Conflict:
+			fmt.Fprintf(w, "%s: %s: %s\n", r.Host, r.File, ConflictText(r.File))
 		}
 	}
 	var parts []string
-	for _, s := range []Status{Current, Outdated, Ahead, Missing, Unreachable} {
+	for _, s := range []Status{Current, Outdated, Ahead, Missing, Conflict, Unreachable} {
 		if counts[s] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
 		}
@@ -51,4 +54,12 @@ func WriteTable(w io.Writer, rows []Row, verbose bool) error {
 	}
 	_, err := fmt.Fprintln(w, strings.Join(parts, ", "))
 	return err
+}
+
+// ConflictText explains a conflict's file: what it holds and what to do.
+func ConflictText(file string) string {
+	if strings.HasSuffix(file, ".dpkg-old") {
+		return "your old version of the configuration file, replaced by the package's: check, then delete it"
+	}
+	return "the package's new version of a configuration file you changed (yours stays in use): merge, then delete it"
 }
