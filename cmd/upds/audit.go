@@ -20,6 +20,7 @@ type sshFlags struct {
 	hostsFile  string
 	identity   []string
 	knownHosts []string
+	sshConfig  string
 }
 
 func (s *sshFlags) add(c *cobra.Command) {
@@ -28,6 +29,7 @@ func (s *sshFlags) add(c *cobra.Command) {
 	f.StringVar(&s.hostsFile, "hosts", "", "a file of servers, one [user@]host[:port] per line (# comments)")
 	f.StringArrayVar(&s.identity, "identity", nil, "SSH private key file (default: ssh-agent, ~/.ssh/id_ed25519, ~/.ssh/id_rsa)")
 	f.StringArrayVar(&s.knownHosts, "known-hosts", nil, "known_hosts file (default ~/.ssh/known_hosts); unknown host keys are refused")
+	f.StringVar(&s.sshConfig, "ssh-config", "", "ssh_config file, like ssh -F (default ~/.ssh/config and /etc/ssh/ssh_config; none: no file)")
 }
 
 // targets returns the hosts of --host and --hosts, validated.
@@ -58,7 +60,7 @@ func (s *sshFlags) targets() ([]string, error) {
 }
 
 func (s *sshFlags) options() sshconn.Options {
-	return sshconn.Options{Identity: s.identity, KnownHosts: s.knownHosts}
+	return sshconn.Options{Identity: s.identity, KnownHosts: s.knownHosts, ConfigFile: s.sshConfig}
 }
 
 // readRepoIndex reads and verifies the repository's signed index; key is required
@@ -104,33 +106,55 @@ func newAuditCmd(g *globalFlags) *cobra.Command {
 		sf                                 sshFlags
 	)
 	c := &cobra.Command{
-		Use:   "audit --repo URL|DIR [--key KEY.asc] [--host user@host ...] [--hosts FILE] [--json]",
+		Use:   "audit [--repo URL|DIR] [--key KEY.asc] [--host user@host ...] [--hosts FILE] [--json]",
 		Short: "Compare installed package versions with the newest in the repository",
-		Long: `Reads the installed packages (this machine's dpkg status file, or dpkg-query over SSH
-on every --host, in parallel, each within --timeout) and the repository's signed index
-(InRelease verified with --key), and reports for every installed package the repository
-carries: current, outdated (with the newest version) or ahead; for installed role packages
-(packages that depend on packages of the repository) their dependencies that are not
-installed: missing; hosts that could not be queried: unreachable.
+		Long: `Reads the installed packages (dpkg-query over SSH on every --host, or on every server
+BUILD.star declares with server(), in parallel, each within --timeout; without either,
+this machine's dpkg status file) and the repository's signed index (InRelease verified
+with --key; default: fleet() of BUILD.star), and reports for every installed package the
+repository carries: current, outdated (with the newest version) or ahead; for installed
+role packages (packages that depend on packages of the repository), and for the packages
+the inventory gives a server, those not installed: missing; configuration files of
+repository packages with a .dpkg-dist or .dpkg-old beside them: conflict; hosts that
+could not be queried: unreachable.
 
 Exit status: 0 when everything is current, 1 otherwise (or when the repository cannot be
 read or its signature does not verify), 2 for bad usage.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			if source == "" {
-				return usageErr("audit: --repo URL|DIR is required")
-			}
 			hosts, err := sf.targets()
 			if err != nil {
 				return err
+			}
+			var servers []audit.Host
+			if len(hosts) == 0 && !c.Flags().Changed("dpkg-status") {
+				// No --host: the servers of BUILD.star's inventory, when it declares some.
+				rf := repoFlags{url: source, key: keyFile}
+				if c.Flags().Changed("suite") {
+					rf.suite = suite
+				}
+				if servers, rf, err = inventoryAudit(c.Context(), g, rf); err != nil {
+					return err
+				}
+				source, keyFile = rf.url, rf.key
+				if rf.suite != "" {
+					suite = rf.suite
+				}
+			}
+			if source == "" {
+				return usageErr("audit: --repo URL|DIR is required")
 			}
 			ix, err := readRepoIndex(c.Context(), source, keyFile, suite)
 			if err != nil {
 				return err
 			}
-			rows := audit.Run(c.Context(), hosts, ix, audit.Options{
-				SSH: sf.options(), Timeout: timeout, Parallel: g.jobs, StatusFile: statusFile,
-			})
+			opt := audit.Options{SSH: sf.options(), Timeout: timeout, Parallel: g.jobs, StatusFile: statusFile}
+			var rows []audit.Row
+			if len(servers) > 0 {
+				rows = audit.RunHosts(c.Context(), servers, ix, opt)
+			} else {
+				rows = audit.Run(c.Context(), hosts, ix, opt)
+			}
 			if !verbose {
 				for i := range rows {
 					rows[i].Source = ""
@@ -169,7 +193,7 @@ func summary(rows []audit.Row) string {
 		counts[r.Status]++
 	}
 	var parts []string
-	for _, st := range []audit.Status{audit.Outdated, audit.Ahead, audit.Missing, audit.Unreachable} {
+	for _, st := range []audit.Status{audit.Outdated, audit.Ahead, audit.Missing, audit.Conflict, audit.Unreachable} {
 		if counts[st] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[st], st))
 		}

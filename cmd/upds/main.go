@@ -120,6 +120,8 @@ audits which versions run where.`,
 		newInitCmd(g),
 		newSetupCmd(g),
 		newAuditCmd(g),
+		newDeployCmd(g),
+		newServersCmd(g),
 	)
 	root.InitDefaultCompletionCmd()
 	forEachCommand(root, func(c *cobra.Command) {

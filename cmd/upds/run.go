@@ -13,6 +13,7 @@ import (
 
 	"github.com/upds/upds/interp"
 	"github.com/upds/upds/stdlib/deb"
+	"github.com/upds/upds/stdlib/inventory"
 	"github.com/upds/upds/stdlib/repo"
 	"github.com/upds/upds/stdlib/send"
 	"github.com/upds/upds/stdlib/venv"
@@ -22,7 +23,7 @@ import (
 // builtins are the predeclared names the stdlib modules give BUILD.star.
 func builtins() starlark.StringDict {
 	all := starlark.StringDict{}
-	for _, m := range []starlark.StringDict{deb.Builtins(), version.Builtins(), venv.Builtins(), send.Builtins(), repo.Builtins()} {
+	for _, m := range []starlark.StringDict{deb.Builtins(), version.Builtins(), venv.Builtins(), send.Builtins(), repo.Builtins(), inventory.Builtins()} {
 		for k, v := range m {
 			all[k] = v
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/upds/upds/stdlib/audit"
 	"github.com/upds/upds/stdlib/setup"
 	"github.com/upds/upds/stdlib/sshconn"
 )
@@ -23,11 +25,15 @@ func newSetupCmd(g *globalFlags) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "setup --repo URL --key KEY.asc [--host user@host ...] ROLE...",
 		Short: "Point a server at the repository and install its role packages",
-		Long: `Sets up this machine (as root), or every --host over SSH in parallel (host keys checked;
-sudo -n when the login user is not root): installs the repository key as
-/etc/apt/keyrings/NAME.asc, writes the deb822 source /etc/apt/sources.list.d/NAME.sources
-with Signed-By, runs apt-get update and installs the ROLE packages non-interactively,
-then reports what it installed. A second run changes nothing and says "nothing to do".
+		Long: `Sets up this machine (as root), or every --host over SSH in parallel (host keys checked,
+~/.ssh/config applied; sudo -n when the login user is not root): installs the repository
+key as /etc/apt/keyrings/NAME.asc, writes the deb822 source
+/etc/apt/sources.list.d/NAME.sources with Signed-By (taking out any other source of the
+same URL), runs apt-get update, repairs an interrupted dpkg or unmet dependencies,
+installs the ROLE packages and upgrades every installed package of the repository
+non-interactively, then reports what it changed, and configuration files that kept local
+changes (exit status 1). A second run changes nothing and says "nothing to do". Ctrl-C
+waits for apt to finish (exit status 130); a second Ctrl-C stops waiting.
 
 Before touching any machine the repository's index is read and its signature verified
 with --key, and every ROLE must be a package of the repository.
@@ -65,6 +71,7 @@ The same steps, without upds on the server: curl -fsSL URL/setup.sh | sudo sh -s
 				return fmt.Errorf("setup: %w", err)
 			}
 			src.Components = strings.Fields(ix.Release.Get("Components"))
+			src.Origin = ix.Release.Get("Origin")
 			have := map[string]bool{}
 			for _, p := range ix.Packages {
 				have[p.Name] = true
@@ -75,31 +82,18 @@ The same steps, without upds on the server: curl -fsSL URL/setup.sh | sudo sh -s
 				}
 			}
 			opt := setup.Options{Roles: roles, UpdateRepoOnly: update == "repo"}
-			var results []*setup.Result
-			if len(hosts) == 0 {
-				if os.Geteuid() != 0 {
-					return fmt.Errorf("setup: must run as root to set up this machine (sudo upds setup ...), or name servers with --host")
-				}
-				if !quiet && !asJSON {
-					opt.Log = os.Stderr
-				}
-				results = []*setup.Result{setup.RunLocal(c.Context(), src, opt)}
-			} else {
-				var targets []setup.Host
-				for _, h := range hosts {
-					t, err := sshconn.ParseTarget(h)
-					if err != nil {
-						return usageErr("--host %s: %v", h, err)
-					}
-					targets = append(targets, setup.Host{Name: h, Target: t})
-				}
-				so := sf.options()
-				so.Timeout = connectTimeout
-				results = setup.RunHosts(c.Context(), targets, so, g.jobs, src, opt)
+			if !quiet && !asJSON {
+				opt.Log = os.Stderr
+			}
+			so := sf.options()
+			so.Timeout = connectTimeout
+			results, interrupted, err := runSetup(c.Context(), hosts, src, opt, so, g.jobs)
+			if err != nil {
+				return err
 			}
 			failed := 0
 			for _, r := range results {
-				if r.Err != nil {
+				if r.Err != nil || r.NotStarted || len(r.Conflicts) > 0 {
 					failed++
 				}
 			}
@@ -112,7 +106,10 @@ The same steps, without upds on the server: curl -fsSL URL/setup.sh | sudo sh -s
 					printSetupResult(os.Stdout, r, len(hosts) > 0)
 				}
 			}
-			if failed > 0 {
+			switch {
+			case interrupted:
+				return &exitError{code: 130, err: fmt.Errorf("setup interrupted (%d of %d host(s) not done)", failed, len(results))}
+			case failed > 0:
 				return &exitError{code: 1, err: fmt.Errorf("setup failed on %d of %d host(s)", failed, len(results))}
 			}
 			return nil
@@ -132,6 +129,32 @@ The same steps, without upds on the server: curl -fsSL URL/setup.sh | sudo sh -s
 	return c
 }
 
+// runSetup sets up this machine (no hosts) or the hosts over SSH, with Ctrl-C handling
+// (see interrupter): the results, and whether a signal came.
+func runSetup(ctx context.Context, hosts []string, src setup.Source, opt setup.Options, so sshconn.Options, jobs int) ([]*setup.Result, bool, error) {
+	in := newInterrupter(ctx)
+	defer in.close()
+	opt.Stop = in.stop
+	if len(hosts) == 0 {
+		if os.Geteuid() != 0 {
+			return nil, false, fmt.Errorf("setup: must run as root to set up this machine (sudo upds setup ...), or name servers with --host")
+		}
+		in.started("this machine")
+		return []*setup.Result{setup.RunLocal(in.detach, src, opt)}, in.interrupted(), nil
+	}
+	var targets []setup.Host
+	for _, h := range hosts {
+		t, err := sshconn.ParseTarget(h)
+		if err != nil {
+			return nil, false, usageErr("--host %s: %v", h, err)
+		}
+		targets = append(targets, setup.Host{Name: h, Target: t})
+		in.started(h)
+	}
+	opt.Log = nil
+	return setup.RunHosts(in.detach, targets, so, jobs, src, opt), in.interrupted(), nil
+}
+
 func printSetupResult(w io.Writer, r *setup.Result, prefix bool) {
 	p := ""
 	if prefix {
@@ -149,15 +172,35 @@ func printSetupResult(w io.Writer, r *setup.Result, prefix bool) {
 	if r.SourcePath != "" {
 		fmt.Fprintf(w, "%ssource  %s %s\n", p, r.SourcePath, state(r.SourceWritten))
 	}
+	if r.Waited {
+		fmt.Fprintf(w, "%swaited     for an earlier setup there to end\n", p)
+	}
+	for _, s := range r.Replaced {
+		fmt.Fprintf(w, "%sreplaced   %s\n", p, s)
+	}
+	for _, s := range r.Repairs {
+		fmt.Fprintf(w, "%srepaired   %s\n", p, s)
+	}
 	for _, ch := range r.Changes {
 		fmt.Fprintf(w, "%s%-10s %s %s\n", p, ch.Action, ch.Package, ch.Versions())
 	}
 	for _, ro := range r.Roles {
 		fmt.Fprintf(w, "%srole       %s %s\n", p, ro.Package, ro.Version)
 	}
+	for _, cf := range r.Conflicts {
+		fmt.Fprintf(w, "%sconflict   %s: %s\n", p, cf.File, audit.ConflictText(cf.File))
+	}
 	switch {
+	case r.NotStarted:
+		fmt.Fprintf(w, "%sinterrupted: not started\n", p)
+	case r.Detached && r.AptRunning:
+		fmt.Fprintf(w, "%sinterrupted: upds stopped waiting; the setup is still running there (log: %s)\n", p, setup.LogFile)
+	case r.Detached:
+		fmt.Fprintf(w, "%sinterrupted: upds stopped waiting; the setup has ended there since (log: %s)\n", p, setup.LogFile)
 	case r.Err != nil:
 		fmt.Fprintf(w, "%sFAILED: %s\n", p, strings.ReplaceAll(r.Err.Error(), "\n", "\n"+p+"  "))
+	case len(r.Conflicts) > 0:
+		fmt.Fprintf(w, "%sdone: %d package change(s); %d configuration file(s) need a decision\n", p, len(r.Changes), len(r.Conflicts))
 	case r.NothingToDo:
 		fmt.Fprintf(w, "%snothing to do: key, source and roles already in place\n", p)
 	default:

@@ -308,20 +308,20 @@ func Running(client *ssh.Client) (bool, error) {
 	return false, err
 }
 
-// checkRunning sets r.AptRunning after a detach, over a new connection (within a few
-// seconds: the user asked to stop).
-func checkRunning(ctx context.Context, r *Result, t sshconn.Target, ssho sshconn.Options) {
+// StillRunning tells, after a detach, whether the setup still runs on the machine, over a
+// new connection within a few seconds (the user asked to stop): true also when it cannot
+// tell.
+func StillRunning(ctx context.Context, t sshconn.Target, ssho sshconn.Options) bool {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	ssho.Timeout = 5 * time.Second
 	c, err := sshconn.Dial(cctx, t, ssho)
 	if err != nil {
-		r.AptRunning = true // as far as we know
-		return
+		return true
 	}
 	defer c.Close()
 	running, err := Running(c)
-	r.AptRunning = running || err != nil
+	return running || err != nil
 }
 
 // Host is one machine to set up over SSH.
@@ -358,7 +358,7 @@ func RunHosts(ctx context.Context, hosts []Host, ssho sshconn.Options, limit int
 		o.Log = nil // interleaved logs of several hosts are unreadable: keep each in its Result
 		r := RunSSH(ctx, h.Name, c, c.User() != "root", s, o)
 		if r.Detached {
-			checkRunning(ctx, r, h.Target, ssho)
+			r.AptRunning = StillRunning(ctx, h.Target, ssho)
 		}
 		return r, nil
 	})

@@ -389,12 +389,11 @@ conffiles() {
 }
 
 # upgrade ROLE...: install the roles and upgrade every package of the repository that dpkg
-# has; report what changed.
+# has; report what changed since $tmp/before.
 upgrade() {
 	repo_packages >"$tmp/repo"
 	present_list | comm -12 - "$tmp/repo" >"$tmp/upgrade"
 	apt-mark showauto </dev/null 2>/dev/null | sort >"$tmp/auto"
-	installed_list >"$tmp/before"
 	if [ $# -gt 0 ] || [ -s "$tmp/upgrade" ]; then
 		# shellcheck disable=SC2046
 		aptget -y install "$@" $(cat "$tmp/upgrade") || die "apt-get install failed (see above)"
@@ -534,6 +533,7 @@ main() {
 	else
 		aptget update || die "apt-get update failed (see above)"
 	fi
+	installed_list >"$tmp/before"
 	repair
 	upgrade "$@"
 	conffiles >"$tmp/conffiles"

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/upds/upds/stdlib/audit"
+	"github.com/upds/upds/stdlib/inventory"
+)
+
+// loadInventory evaluates BUILD.star and returns its inventory; nil (and no error) when
+// there is no BUILD.star and the caller may do without (optional). ctx stops the evaluation.
+func (g *globalFlags) loadInventory(ctx context.Context, optional bool) (*inventory.Inventory, error) {
+	if optional {
+		if _, err := os.Stat(g.buildFile()); errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+	}
+	b, err := g.load(ctx, newOutput(progressNone))
+	if err != nil {
+		return nil, err
+	}
+	inv, err := inventory.Of(b.Host)
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	return inv, nil
+}
+
+// buildFile is the path of BUILD.star.
+func (g *globalFlags) buildFile() string {
+	if g.dir == "" {
+		return "BUILD.star"
+	}
+	return g.dir + "/BUILD.star"
+}
+
+func newServersCmd(g *globalFlags) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "servers [SERVER|GROUP...]",
+		Short: "List the servers BUILD.star declares (the inventory)",
+		Long: `Lists the servers that BUILD.star declares with server(): name, how upds reaches
+them over SSH, their groups and packages, and the repository fleet() names. Names of
+servers or groups select some. upds deploy and upds audit act on the same servers.`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, names []string) error {
+			inv, err := g.loadInventory(c.Context(), false)
+			if err != nil {
+				return err
+			}
+			sel, err := inv.Select(names)
+			if err != nil {
+				return usageErr("servers: %v", err)
+			}
+			if asJSON {
+				out := *inv
+				out.Servers = sel
+				enc := json.NewEncoder(os.Stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(out)
+			}
+			return writeServers(os.Stdout, sel, inv.Repo)
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print the inventory as JSON: {servers: [{name, ssh, packages, groups, position}], repository}")
+	return c
+}
+
+// writeServers prints the servers as a table, then the repository.
+func writeServers(w io.Writer, servers []inventory.Server, r *inventory.Repository) error {
+	if len(servers) == 0 {
+		fmt.Fprintln(w, "BUILD.star declares no server(): see docs/fleet.md")
+	} else {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "SERVER\tSSH\tGROUPS\tPACKAGES")
+		dash := func(l []string) string {
+			if len(l) == 0 {
+				return "-"
+			}
+			return strings.Join(l, ",")
+		}
+		for _, s := range servers {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, s.SSH, dash(s.Groups), strings.Join(s.Packages, " "))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if r != nil {
+		fmt.Fprintf(w, "repository %s (suite %s, key %s)\n", r.URL, r.Suite, r.Key)
+	}
+	return nil
+}
+
+// inventoryAudit returns the servers of BUILD.star's inventory as audit hosts (none when
+// there is no BUILD.star or it declares no server), and the repository: rf's, else
+// fleet()'s.
+func inventoryAudit(ctx context.Context, g *globalFlags, rf repoFlags) ([]audit.Host, repoFlags, error) {
+	inv, err := g.loadInventory(ctx, true)
+	if err != nil || inv == nil || len(inv.Servers) == 0 {
+		return nil, rf, err
+	}
+	var hosts []audit.Host
+	for _, s := range inv.Servers {
+		hosts = append(hosts, audit.Host{Name: s.Name, SSH: s.SSH, Packages: s.Packages})
+	}
+	if rf.url == "" && inv.Repo == nil {
+		return hosts, rf, nil // audit says --repo is required
+	}
+	rf, err = rf.resolve(inv, "audit")
+	return hosts, rf, err
+}
