@@ -106,12 +106,13 @@ func newAuditCmd(g *globalFlags) *cobra.Command {
 		sf                                 sshFlags
 	)
 	c := &cobra.Command{
-		Use:   "audit [--repo URL|DIR] [--key KEY.asc] [--host user@host ...] [--hosts FILE] [--json]",
+		Use:   "audit [SERVER|GROUP...] [--repo URL|DIR] [--key KEY.asc] [--host user@host ...] [--hosts FILE] [--json]",
 		Short: "Compare installed package versions with the newest in the repository",
-		Long: `Reads the installed packages (dpkg-query over SSH on every --host, or on every server
-BUILD.star declares with server(), in parallel, each within --timeout; without either,
-this machine's dpkg status file) and the repository's signed index (InRelease verified
-with --key; default: fleet() of BUILD.star), and reports for every installed package the
+		Long: `Reads the installed packages (dpkg-query over SSH, in parallel, each within --timeout:
+on every --host, or on the servers of BUILD.star's inventory that are named, or on all of
+them when BUILD.star declares a fleet() and no --repo is given; otherwise this machine's
+dpkg status file) and the repository's signed index (InRelease verified with --key;
+default: fleet() of BUILD.star), and reports for every installed package the
 repository carries: current, outdated (with the newest version) or ahead; for installed
 role packages (packages that depend on packages of the repository), and for the packages
 the inventory gives a server, those not installed: missing; configuration files of
@@ -120,20 +121,24 @@ could not be queried: unreachable.
 
 Exit status: 0 when everything is current, 1 otherwise (or when the repository cannot be
 read or its signature does not verify), 2 for bad usage.`,
-		Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, args []string) error {
+		Args: cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, names []string) error {
 			hosts, err := sf.targets()
 			if err != nil {
 				return err
 			}
+			if len(names) > 0 && len(hosts) > 0 {
+				return usageErr("audit: servers of the inventory (%s) or --host, not both", strings.Join(names, " "))
+			}
 			var servers []audit.Host
-			if len(hosts) == 0 && !c.Flags().Changed("dpkg-status") {
-				// No --host: the servers of BUILD.star's inventory, when it declares some.
+			if len(hosts) == 0 && !c.Flags().Changed("dpkg-status") && (len(names) > 0 || source == "") {
+				// Servers of BUILD.star's inventory: those named, or all when it declares a
+				// fleet() and no --repo says otherwise.
 				rf := repoFlags{url: source, key: keyFile}
 				if c.Flags().Changed("suite") {
 					rf.suite = suite
 				}
-				if servers, rf, err = inventoryAudit(c.Context(), g, rf); err != nil {
+				if servers, rf, err = inventoryAudit(c.Context(), g, rf, names); err != nil {
 					return err
 				}
 				source, keyFile = rf.url, rf.key

@@ -69,6 +69,8 @@ func newFleetRun(t *testing.T) *fleetRun {
 	if r := upds(t, s.proj, "run", "publish"); r.code != 0 {
 		t.Fatalf("publish: %s", r.stderr)
 	}
+	// fleet() names the test's repository.
+	sh(t, s.proj, "sed -i 's|http://apt.example.com/|"+s.url+"|' BUILD.star")
 	return s
 }
 
@@ -211,7 +213,8 @@ func (s *fleetRun) firstDeploy() {
 // auditAndRerun: the inventory's audit is clean; a second deploy changes nothing.
 func (s *fleetRun) auditAndRerun() {
 	t := s.t
-	r := upds(t, s.proj, s.fleetArgs("audit")...)
+	// Every server of the inventory, against fleet()'s repository.
+	r := upds(t, s.proj, "audit", "--ssh-config", s.f.SSHConfig)
 	if r.code != 0 || !strings.Contains(r.stdout, "web1  hello-config-production  0.1.0") || !strings.Contains(r.stdout, "8 current") {
 		t.Errorf("audit: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
@@ -231,7 +234,7 @@ func (s *fleetRun) release() {
 	if r := upds(t, s.proj, "run", "release"); r.code != 0 {
 		t.Fatalf("release: %s", r.stderr)
 	}
-	r := upds(t, s.proj, s.fleetArgs("audit")...)
+	r := upds(t, s.proj, s.fleetArgs("audit", "web1", "web2")...)
 	if r.code != 1 || !strings.Contains(r.stdout, "8 outdated") {
 		t.Errorf("audit after the release: exit %d\n%s", r.code, r.stdout)
 	}
@@ -246,7 +249,7 @@ func (s *fleetRun) release() {
 	if got := s.web2.Run(t, "grep -c 'Welcome back' /srv/python/hello/app.py"); got != "1\n" {
 		t.Errorf("web2 runs the old code")
 	}
-	if r := upds(t, s.proj, s.fleetArgs("audit")...); r.code != 0 {
+	if r := upds(t, s.proj, s.fleetArgs("audit", "web1", "web2")...); r.code != 0 {
 		t.Errorf("audit after the deploy: exit %d\n%s", r.code, r.stdout)
 	}
 }
@@ -293,7 +296,7 @@ func (s *fleetRun) conffileConflict() {
 	if !strings.Contains(string(s.web2.ReadFile(t, conf)), "# local change") {
 		t.Errorf("the local change was overwritten")
 	}
-	r := upds(t, s.proj, s.fleetArgs("audit")...)
+	r := upds(t, s.proj, s.fleetArgs("audit", "web1", "web2")...)
 	if r.code != 1 || !strings.Contains(r.stdout, "web2  hello-config-beta        0.1.2      0.1.2   conflict") ||
 		!strings.Contains(r.stdout, "web2: "+conf+".dpkg-dist: the package's new version") {
 		t.Errorf("audit of the conflict: exit %d\n%s", r.code, r.stdout)
@@ -303,7 +306,7 @@ func (s *fleetRun) conffileConflict() {
 		t.Errorf("deploy text output: exit %d\n%s", r.code, r.stdout)
 	}
 	s.web2.Run(t, "mv "+conf+".dpkg-dist "+conf)
-	if r := upds(t, s.proj, s.fleetArgs("audit")...); r.code != 0 {
+	if r := upds(t, s.proj, s.fleetArgs("audit", "web1", "web2")...); r.code != 0 {
 		t.Errorf("audit after the merge: exit %d\n%s", r.code, r.stdout)
 	}
 }
@@ -323,7 +326,7 @@ func (s *fleetRun) repairs() {
 	if out := s.web2.Run(t, "dpkg --audit"); !strings.Contains(out, "hello-config-beta") {
 		t.Fatalf("dpkg --audit on web2: %q", out)
 	}
-	if r := upds(t, s.proj, s.fleetArgs("audit")...); r.code != 1 || !strings.Contains(r.stdout, "web1  hello ") || !strings.Contains(r.stdout, "missing") {
+	if r := upds(t, s.proj, s.fleetArgs("audit", "web1", "web2")...); r.code != 1 || !strings.Contains(r.stdout, "web1  hello ") || !strings.Contains(r.stdout, "missing") {
 		t.Errorf("audit of the broken servers: exit %d\n%s", r.code, r.stdout)
 	}
 	reps, out := s.deploy(0, "--keep-going")
@@ -360,7 +363,7 @@ func (s *fleetRun) passwdHome() {
 	run := func(dir string, args ...string) string {
 		return sh(t, dir, "unshare --mount sh -c '"+script+"' sh "+home+" "+dir+" "+updsBin+" "+strings.Join(args, " "))
 	}
-	if out := run(s.proj, "audit", "--repo", s.url, "--key", s.key); !strings.Contains(out, "8 current") {
+	if out := run(s.proj, "audit", "web1", "web2", "--repo", s.url, "--key", s.key); !strings.Contains(out, "8 current") {
 		t.Errorf("audit through ~/.ssh/config:\n%s", out)
 	}
 	if out := run(s.proj, "deploy", "--repo", s.url, "--key", s.key, "web1"); !strings.Contains(out, "web1: current: 0 package change(s)") {
@@ -372,7 +375,7 @@ func (s *fleetRun) passwdHome() {
 		t.Errorf("send() through ~/.ssh/config: %q", got)
 	}
 	// Without the configuration the aliases do not resolve.
-	r := upds(t, s.proj, "audit", "--repo", s.url, "--key", s.key, "--ssh-config", "none", "--timeout", "5s")
+	r := upds(t, s.proj, "audit", "production", "beta", "--repo", s.url, "--key", s.key, "--ssh-config", "none", "--timeout", "5s")
 	if r.code != 1 || !strings.Contains(r.stdout, "2 unreachable") {
 		t.Errorf("audit with --ssh-config none: exit %d\n%s", r.code, r.stdout)
 	}

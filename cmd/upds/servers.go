@@ -101,16 +101,20 @@ func writeServers(w io.Writer, servers []inventory.Server, r *inventory.Reposito
 	return nil
 }
 
-// inventoryAudit returns the servers of BUILD.star's inventory as audit hosts (none when
-// there is no BUILD.star or it declares no server), and the repository: rf's, else
-// fleet()'s.
-func inventoryAudit(ctx context.Context, g *globalFlags, rf repoFlags) ([]audit.Host, repoFlags, error) {
-	inv, err := g.loadInventory(ctx, true)
-	if err != nil || inv == nil || len(inv.Servers) == 0 {
+// inventoryAudit returns the servers of BUILD.star's inventory as audit hosts: those
+// named, or, with no names, all of them when it declares a fleet() (none when there is no
+// BUILD.star or no fleet()); and the repository: rf's, else fleet()'s.
+func inventoryAudit(ctx context.Context, g *globalFlags, rf repoFlags, names []string) ([]audit.Host, repoFlags, error) {
+	inv, err := g.loadInventory(ctx, len(names) == 0)
+	if err != nil || inv == nil || len(names) == 0 && inv.Repo == nil {
 		return nil, rf, err
 	}
+	sel, err := inv.Select(names)
+	if err != nil {
+		return nil, rf, usageErr("audit: %v", err)
+	}
 	var hosts []audit.Host
-	for _, s := range inv.Servers {
+	for _, s := range sel {
 		hosts = append(hosts, audit.Host{Name: s.Name, SSH: s.SSH, Packages: s.Packages})
 	}
 	if rf.url == "" && inv.Repo == nil {

@@ -395,7 +395,7 @@ func TestAuditAndSetupBadInput(t *testing.T) {
 		{"no --repo", []string{"audit"}, 2, "--repo"},
 		{"URL without key", []string{"audit", "--repo", rp.url}, 2, "--key"},
 		{"not a repo", []string{"audit", "--repo", dir + "/nothing"}, 2, "not a URL"},
-		{"arguments", []string{"audit", "--repo", rp.dir, "extra"}, 2, "unknown command"},
+		{"server arguments without BUILD.star", []string{"audit", "--repo", rp.dir, "extra"}, 2, "no BUILD.star"},
 		{"setup without key", []string{"setup", "--repo", rp.url, "role"}, 2, "--key"},
 		{"setup of a directory", []string{"setup", "--repo", rp.dir, "--key", rp.key, "role"}, 2, "http"},
 		{"setup bad role", []string{"setup", "--repo", rp.url, "--key", rp.key, "Bad_Role"}, 2, "Bad_Role"},
