@@ -81,6 +81,29 @@ func TestServers(t *testing.T) {
 		t.Errorf("starting servers changed this machine's mounts:\n%s", mountinfo(t))
 	}
 
+	checkLogins(t, f)
+	installProbes(t, f)
+	checkApart(t, f)
+	// Services are not started, apt has no Debian source, and Run and WriteFile work.
+	if out, errOut, err := web1.Output("invoke-rc.d nginx start"); err != nil || !strings.Contains(errOut, "denied") {
+		t.Errorf("invoke-rc.d nginx start: %v\n%s%s", err, out, errOut)
+	}
+	if got := web1.Run(t, "cat /etc/apt/sources.list | grep -v '^#' | wc -l"); got != "0\n" {
+		t.Errorf("sources.list has %s lines", got)
+	}
+	web1.WriteFile(t, "/etc/servertest/x", []byte("x\n"), 0o600)
+	if got := web1.Run(t, "stat -c '%a %U' /etc/servertest/x; hostname; id -u"); got != "600 root\nweb1\n0\n" {
+		t.Errorf("Run: %q", got)
+	}
+
+	checkStop(t, f, mountsBefore)
+}
+
+// checkLogins: SSH sessions run in Debian 12 with the server's hostname, sshd is PID 1,
+// web1 logs in as root and web2 as deploy with sudo; OpenSSH's client works with the
+// fleet's ssh_config.
+func checkLogins(t *testing.T, f *Fleet) {
+	web1, web2 := f.Server("web1"), f.Server("web2")
 	for _, s := range f.Servers {
 		if got := s.SSH(t, "cat /etc/debian_version"); !strings.HasPrefix(got, "12.") {
 			t.Errorf("%s: /etc/debian_version %q", s.Name, got)
@@ -113,6 +136,12 @@ func TestServers(t *testing.T) {
 		t.Errorf("known_hosts:\n%s", kh)
 	}
 
+}
+
+// installProbes installs a package on each server: on web1 with dpkg -i after an SFTP
+// upload, on web2 with apt from a repository on 127.0.0.1, with sudo.
+func installProbes(t *testing.T, f *Fleet) {
+	web1, web2 := f.Server("web1"), f.Server("web2")
 	// web1: a package sent over SFTP, installed with dpkg -i over SSH.
 	debs := t.TempDir()
 	debA := buildDeb(t, debs, "servertest-probe-a")
@@ -149,7 +178,11 @@ func TestServers(t *testing.T) {
 	web2.WriteFile(t, "/etc/apt/sources.list.d/probe.list", []byte("deb [trusted=yes] "+srv.URL+"/ ./\n"), 0o644)
 	web2.SSH(t, "sudo -n apt-get -q update && sudo -n DEBIAN_FRONTEND=noninteractive apt-get -q -y install servertest-probe-b")
 
-	// Each package is on its server only: not on the other, the base or this machine.
+}
+
+// checkApart: each package is on its server only: not on the other, the base or this machine.
+func checkApart(t *testing.T, f *Fleet) {
+	web1, web2 := f.Server("web1"), f.Server("web2")
 	status := func(s *Server, pkg string) string {
 		out, _, _ := s.Output("dpkg-query -W -f='${db:Status-Status}' " + pkg)
 		return out
@@ -191,18 +224,12 @@ func TestServers(t *testing.T) {
 		t.Errorf("servertest-probe-a is installed on this machine: %s", out)
 	}
 
-	// Services are not started, apt has no Debian source, and Run and WriteFile work.
-	if out, errOut, err := web1.Output("invoke-rc.d nginx start"); err != nil || !strings.Contains(errOut, "denied") {
-		t.Errorf("invoke-rc.d nginx start: %v\n%s%s", err, out, errOut)
-	}
-	if got := web1.Run(t, "cat /etc/apt/sources.list | grep -v '^#' | wc -l"); got != "0\n" {
-		t.Errorf("sources.list has %s lines", got)
-	}
-	web1.WriteFile(t, "/etc/servertest/x", []byte("x\n"), 0o600)
-	if got := web1.Run(t, "stat -c '%a %U' /etc/servertest/x; hostname; id -u"); got != "600 root\nweb1\n0\n" {
-		t.Errorf("Run: %q", got)
-	}
+}
 
+// checkStop: a process left running in a server (as after a Ctrl-C) dies with it; the stop
+// leaves no process, no mount and no directory.
+func checkStop(t *testing.T, f *Fleet, mountsBefore string) {
+	web1, web2 := f.Server("web1"), f.Server("web2")
 	// A process left running in the server (as after a Ctrl-C) dies with it.
 	web2.SSH(t, "sudo -n sh -c 'nohup sleep 1000 >/dev/null 2>&1 &'")
 	if got := web2.Run(t, "for i in $(seq 100); do pgrep -x sleep && break; sleep 0.05; done | wc -l"); got != "1\n" {
@@ -218,7 +245,7 @@ func TestServers(t *testing.T) {
 		t.Errorf("processes of the servers: %v", procs)
 	}
 	dirs := []string{f.Dir, web1.Dir, web2.Dir}
-	start = time.Now()
+	start := time.Now()
 	if err := f.Stop(); err != nil {
 		t.Fatal(err)
 	}
