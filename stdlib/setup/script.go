@@ -489,7 +489,7 @@ main() {
 	exec 9>>"$UPDS_LOCK"
 	if ! flock -n 9; then
 		say "waited    for an earlier upds setup on this machine to end (apt may still run: see $UPDS_LOG)"
-		flock 9
+		flock -w 1800 9 || die "an earlier upds setup still runs after 30 minutes: see $UPDS_LOG"
 	fi
 	log=$UPDS_LOG
 	: >"$log"
