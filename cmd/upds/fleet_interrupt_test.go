@@ -12,11 +12,11 @@ import (
 	"github.com/upds/upds/stdlib/sshconn/servertest"
 )
 
-// slowApt makes apt on a server take a while: every dpkg run waits 3 s first, as a
+// slowApt makes apt on a server take a while: every dpkg run waits 4 s first, as a
 // big upgrade would, so that a test can press Ctrl-C while apt runs.
 func slowApt(t *testing.T, s *servertest.Server) {
 	t.Helper()
-	s.WriteFile(t, "/etc/apt/apt.conf.d/99upds-test-slow", []byte(`DPkg::Pre-Invoke { "sleep 3"; };`+"\n"), 0o644)
+	s.WriteFile(t, "/etc/apt/apt.conf.d/99upds-test-slow", []byte(`DPkg::Pre-Invoke { "sleep 4"; };`+"\n"), 0o644)
 }
 
 // running is a upds process started in the background.
