@@ -188,6 +188,7 @@ read or its signature does not verify), 2 for bad usage.`,
 	f.StringVar(&statusFile, "dpkg-status", audit.StatusFile, "dpkg status file read for this machine (without --host)")
 	sf.add(c)
 	g.addJobsFlag(c, "hosts queried at once (default: all)")
+	c.ValidArgsFunction = g.completeServers
 	return c
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -203,7 +202,12 @@ is never stopped half-way); a second Ctrl-C stops waiting, the setup goes on the
 The repository is --repo URL --key KEY.asc, or fleet(repo = ..., key = ...) in BUILD.star.
 Exit status: 0 when every server ended current and clean, 1 otherwise, 2 for bad usage,
 130 when interrupted.`,
-		Args: cobra.ArbitraryArgs,
+		Example: `  upds deploy                    # every server of BUILD.star's inventory
+  upds deploy --canary production  # one server of the group first, then the others
+  upds deploy web1 --parallel 2 --keep-going --json
+  upds deploy --repo https://apt.example.com/ --key key.asc --host root@web9`,
+		Args:              cobra.ArbitraryArgs,
+		ValidArgsFunction: g.completeServers,
 		RunE: func(c *cobra.Command, names []string) error {
 			inv, err := g.loadInventory(c.Context(), len(sf.hosts) > 0 || sf.hostsFile != "")
 			if err != nil {
@@ -252,6 +256,7 @@ Exit status: 0 when every server ended current and clean, 1 otherwise, 2 for bad
 	f.BoolVar(&asList, "dry-run", false, "list the servers and their packages, and do nothing")
 	f.DurationVar(&connectTimeout, "connect-timeout", sshconn.DefaultTimeout, "time allowed to connect to each server")
 	sf.add(c)
+	g.addLibFlag(c)
 	return c
 }
 
@@ -286,9 +291,7 @@ func runDeploy(ctx context.Context, servers []deploy.Server, opt deploy.Options,
 		}
 	}
 	if asJSON {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(reports); err != nil {
+		if err := printJSON(reports); err != nil {
 			return err
 		}
 	}

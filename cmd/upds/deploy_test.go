@@ -94,6 +94,12 @@ repository https://apt.example.com/ (suite stable, key ` + dir + `/keys/apt.asc)
 			t.Errorf("upds %s: exit %d, want 2 and %q\n%s", strings.Join(c.args, " "), r.code, c.want, r.stderr)
 		}
 	}
+	for _, cmd := range []string{"deploy", "servers", "audit"} {
+		got, directive := complete(t, dir, cmd, "web1", "")
+		if strings.Join(got, "|") != "web2\tdeploy@web2.example.com|db1\troot@10.0.0.7:2222|db\tgroup|production\tgroup|web\tgroup" || directive != ":4" {
+			t.Errorf("upds %s web1 <TAB>: %q %s", cmd, got, directive)
+		}
+	}
 	empty := project(t, map[string]string{"BUILD.star": "project(name = \"x\")\n"})
 	if r := upds(t, empty, "servers"); r.code != 0 || !strings.Contains(r.stdout, "declares no server()") {
 		t.Errorf("no servers: exit %d %q", r.code, r.stdout)

@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -17,14 +17,23 @@ import (
 )
 
 // loadInventory evaluates BUILD.star and returns its inventory; nil (and no error) when
-// there is no BUILD.star and the caller may do without (optional). ctx stops the evaluation.
+// there is no BUILD.star and the caller may do without (optional). ctx stops the
+// evaluation; print() goes to stderr, so that stdout keeps the command's own output.
 func (g *globalFlags) loadInventory(ctx context.Context, optional bool) (*inventory.Inventory, error) {
+	return g.inventoryTo(ctx, os.Stderr, optional)
+}
+
+// inventoryTo is loadInventory with print() going to w.
+func (g *globalFlags) inventoryTo(ctx context.Context, w io.Writer, optional bool) (*inventory.Inventory, error) {
 	if optional {
 		if _, err := os.Stat(g.buildFile()); errors.Is(err, os.ErrNotExist) {
 			return nil, nil
 		}
 	}
-	b, err := g.load(ctx, newOutput(progressNone))
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	b, err := g.loadTo(ctx, w, os.Stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +60,11 @@ func newServersCmd(g *globalFlags) *cobra.Command {
 		Long: `Lists the servers that BUILD.star declares with server(): name, how upds reaches
 them over SSH, their groups and packages, and the repository fleet() names. Names of
 servers or groups select some. upds deploy and upds audit act on the same servers.`,
-		Args: cobra.ArbitraryArgs,
+		Example: `  upds servers
+  upds servers production        # the servers of a group
+  upds servers --json | jq -r '.servers[].name'`,
+		Args:              cobra.ArbitraryArgs,
+		ValidArgsFunction: g.completeServers,
 		RunE: func(c *cobra.Command, names []string) error {
 			inv, err := g.loadInventory(c.Context(), false)
 			if err != nil {
@@ -64,14 +77,13 @@ servers or groups select some. upds deploy and upds audit act on the same server
 			if asJSON {
 				out := *inv
 				out.Servers = sel
-				enc := json.NewEncoder(os.Stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(out)
+				return printJSON(out)
 			}
 			return writeServers(os.Stdout, sel, inv.Repo)
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print the inventory as JSON: {servers: [{name, ssh, packages, groups, position}], repository}")
+	g.addLibFlag(c)
 	return c
 }
 
@@ -122,4 +134,26 @@ func inventoryAudit(ctx context.Context, g *globalFlags, rf repoFlags, names []s
 	}
 	rf, err = rf.resolve(inv, "audit")
 	return hosts, rf, err
+}
+
+// completeServers completes the server and group names of BUILD.star's inventory (for
+// deploy, servers and audit). A BUILD.star that does not evaluate completes nothing.
+func (g *globalFlags) completeServers(c *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	inv, err := g.inventoryTo(c.Context(), io.Discard, false)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveError
+	}
+	var out []cobra.Completion
+	add := func(name, desc string) {
+		if strings.HasPrefix(name, toComplete) && !slices.Contains(args, name) {
+			out = append(out, cobra.CompletionWithDesc(name, desc))
+		}
+	}
+	for _, s := range inv.Servers {
+		add(s.Name, s.SSH)
+	}
+	for _, grp := range inv.Groups() {
+		add(grp, "group")
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
 }
