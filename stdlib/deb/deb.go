@@ -16,8 +16,8 @@ import (
 // Type is the kind of a package entry.
 type Type uint8
 
-// Entry types. TypeHardlink only appears in packages read with Read (other tools write them);
-// Write does not accept it.
+// Entry types. A TypeHardlink entry is another name of the regular file at its Target: it is
+// written as a tar hard link, as dpkg-deb writes the names of a file with several links.
 const (
 	TypeFile Type = iota + 1
 	TypeDir
@@ -90,7 +90,10 @@ type Entry struct {
 	// root, means the well-known static id of the name in Debian's base-passwd (www-data 33,
 	// nobody 65534, ...); a name outside that table then needs an explicit id.
 	UID, GID int
-	// Target is a symlink's target, written as given.
+	// Target is a symlink's target, written as given; or a hard link's: the absolute path of a
+	// regular file of the package (or of another hard link to one). All the names of a file
+	// share its content, mode and owner: the first in the archive's (sorted) order is written
+	// as the regular file, the others as tar hard links to it, and md5sums lists every name.
 	Target string
 	// Size is a regular file's size in bytes; Open must deliver exactly that many.
 	Size int64

@@ -164,8 +164,12 @@ func (pl *Plan) prepareEntries() error {
 			if strings.ContainsAny(e.Target, "\n\x00") {
 				return fmt.Errorf("entry %s: symlink target contains a newline or NUL", e.Path)
 			}
+		case TypeHardlink:
+			if err := CheckPath(e.Target); err != nil {
+				return fmt.Errorf("entry %s: hard link: %w", e.Path, err)
+			}
 		default:
-			return fmt.Errorf("entry %s: unsupported type %s (want file, dir or symlink)", e.Path, e.Type)
+			return fmt.Errorf("entry %s: unsupported type %s (want file, dir, symlink or hardlink)", e.Path, e.Type)
 		}
 		var err error
 		if it.uname, it.uid, err = resolveID("user", e.Owner, e.UID, wellKnownUsers); err != nil {
@@ -205,6 +209,9 @@ func (pl *Plan) prepareEntries() error {
 	root := item{Entry: Entry{Path: "/", Type: TypeDir}, uname: "root", gname: "root", mode: 0o755, mtime: pl.mtime}
 	items = append(items, root)
 	sort.Slice(items, func(a, b int) bool { return items[a].Path < items[b].Path })
+	if err := pl.resolveHardlinks(items); err != nil {
+		return err
+	}
 	// Installed-Size, dpkg-gencontrol's rule: regular files (and symlinks, whose size is the
 	// length of the target) count their size rounded up to KiB; everything else 1 KiB.
 	var kib int64
@@ -214,6 +221,7 @@ func (pl *Plan) prepareEntries() error {
 			kib += (it.Size + 1023) / 1024
 		case TypeSymlink:
 			kib += (int64(len(it.Target)) + 1023) / 1024
+		case TypeHardlink: // counted once, with its file
 		default:
 			kib++
 		}

@@ -139,6 +139,9 @@ func tarHeader(it *item) *tar.Header {
 	case TypeFile:
 		h.Typeflag = tar.TypeReg
 		h.Size = it.Size
+	case TypeHardlink:
+		h.Typeflag = tar.TypeLink
+		h.Linkname = "." + it.Target
 	}
 	return h
 }
@@ -230,6 +233,8 @@ func (pl *Plan) writeData(ctx context.Context, w io.Writer) ([]byte, error) {
 	for i := range pl.items {
 		if it := &pl.items[i]; it.Type == TypeFile {
 			fmt.Fprintf(&md5sums, "%x  %s\n", sums[i], it.Path[1:])
+		} else if it.Type == TypeHardlink { // its file comes first
+			fmt.Fprintf(&md5sums, "%x  %s\n", sums[index(pl.items, it.Target)], it.Path[1:])
 		}
 	}
 	return md5sums.Bytes(), nil

@@ -43,7 +43,7 @@ func TestValidateErrors(t *testing.T) {
 		{"parent is file", func(p *Package) { p.Entries = append(p.Entries, fileEntry("/srv/t1/app.py/x", "x", 0)) }, "not a directory"},
 		{"no content", func(p *Package) { p.Entries = append(p.Entries, Entry{Path: "/x", Type: TypeFile}) }, "Open is nil"},
 		{"no target", func(p *Package) { p.Entries = append(p.Entries, Entry{Path: "/x", Type: TypeSymlink}) }, "without target"},
-		{"bad type", func(p *Package) { p.Entries = append(p.Entries, Entry{Path: "/x", Type: TypeHardlink}) }, "unsupported type"},
+		{"bad type", func(p *Package) { p.Entries = append(p.Entries, Entry{Path: "/x", Type: 9}) }, "unsupported type"},
 		{"conffile not in entries", func(p *Package) { p.Conffiles = append(p.Conffiles, "/etc/t1/missing.conf") }, "not in the package"},
 		{"conffile is dir", func(p *Package) { p.Conffiles = []string{"/etc/t1"} }, "not a regular file"},
 		{"conffile relative", func(p *Package) { p.Conffiles = []string{"etc/t1/app.conf"} }, "not absolute"},
