@@ -109,8 +109,9 @@ type Entry struct {
 type Package struct {
 	// Control holds the control fields: Package, Version, Architecture, Maintainer and
 	// Description are required; Depends and the other relation fields are checked and written
-	// in canonical form; Installed-Size is computed (a given value is replaced). Fields are
-	// written in dpkg-gencontrol's order, unknown fields after the known ones.
+	// in canonical form; Installed-Size is computed as dpkg-gencontrol does, unless it is given
+	// (a number of KiB, written as it is). Fields are written in dpkg-gencontrol's order,
+	// unknown fields after the known ones.
 	Control control.Paragraph
 	// Entries in any order: they are sorted, and missing parent directories are added
 	// (root:root 0755).
@@ -122,6 +123,9 @@ type Package struct {
 	Scripts map[string][]byte
 	// Triggers is the optional triggers control file.
 	Triggers []byte
+	// Templates is the debconf templates file (its "config" script goes in Scripts); Shlibs
+	// and Symbols are the shared library control files dpkg-shlibdeps reads. Each is optional.
+	Templates, Shlibs, Symbols []byte
 	// Compression of both tar members: "gzip" (the default when empty), "xz", "zstd" or
 	// "none" (control.tar and data.tar uncompressed, as dpkg-deb -Znone writes them).
 	Compression string

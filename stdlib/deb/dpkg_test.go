@@ -42,9 +42,10 @@ func TestDpkgDeb(t *testing.T) {
 			if got, want := run(t, "ar", "t", deb), "debian-binary\ncontrol.tar"+suffix+"\ndata.tar"+suffix+"\n"; got != want {
 				t.Errorf("ar t: %q, want %q", got, want)
 			}
-			if got := strings.TrimSpace(run(t, "dpkg-deb", "--field", deb, "Installed-Size")); got != "32" || res.InstalledSize != 32 {
-				// 22 directories (the root included), 1 symlink, 5 small files, one of 5000 bytes (5 KiB), one empty.
-				t.Errorf("Installed-Size %s (result %d), want 32", got, res.InstalledSize)
+			if got := strings.TrimSpace(run(t, "dpkg-deb", "--field", deb, "Installed-Size")); got != "34" || res.InstalledSize != 34 {
+				// 22 directories (the root included), 1 symlink, 5 small files, one of 5000 bytes (5 KiB), one empty;
+				// DEBIAN/ and its conffiles.
+				t.Errorf("Installed-Size %s (result %d), want 34", got, res.InstalledSize)
 			}
 			contents := run(t, "dpkg-deb", "--contents", deb)
 			for _, re := range []string{
@@ -112,18 +113,31 @@ func TestDpkgDeb(t *testing.T) {
 }
 
 // TestInstalledSize compares Installed-Size with what dpkg-gencontrol computes on the
-// extracted tree.
+// extracted package, the way debhelper runs it: DEBIAN/ holds the scripts, conffiles,
+// triggers, templates, shlibs and symbols, not yet control and md5sums.
 func TestInstalledSize(t *testing.T) {
 	need(t, "dpkg-gencontrol")
-	dir := t.TempDir()
-	deb := filepath.Join(dir, "x.deb")
-	res, err := WriteFile(deb, samplePackage("upds-test-size", "gzip"))
-	if err != nil {
-		t.Fatal(err)
+	for _, p := range []*Package{samplePackage("upds-test-size", "gzip"), richPackage("upds-test-size", "xz")} {
+		deb := filepath.Join(t.TempDir(), "x.deb")
+		res, err := WriteFile(deb, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := gencontrolSize(t, deb); want != res.Control.Get("Installed-Size") || want != fmtInt(res.InstalledSize) {
+			t.Errorf("Installed-Size %s (result %d), dpkg-gencontrol says %s", res.Control.Get("Installed-Size"), res.InstalledSize, want)
+		}
 	}
-	src := filepath.Join(dir, "src")
+}
+
+// gencontrolSize is the Installed-Size dpkg-gencontrol computes for the package's tree.
+func gencontrolSize(t *testing.T, deb string) string {
+	t.Helper()
+	src := t.TempDir()
 	must(t, os.MkdirAll(filepath.Join(src, "debian"), 0o755))
-	run(t, "dpkg-deb", "--extract", deb, filepath.Join(src, "debian/tmp"))
+	tmp := filepath.Join(src, "debian/tmp")
+	run(t, "dpkg-deb", "--raw-extract", deb, tmp)
+	must(t, os.Remove(filepath.Join(tmp, "DEBIAN/control")))
+	os.Remove(filepath.Join(tmp, "DEBIAN/md5sums"))
 	must(t, os.WriteFile(filepath.Join(src, "debian/control"), []byte(
 		"Source: upds-test-size\nMaintainer: T <t@example.com>\n\nPackage: upds-test-size\nArchitecture: all\nDescription: x\n y\n"), 0o644))
 	must(t, os.WriteFile(filepath.Join(src, "debian/changelog"), []byte(
@@ -138,9 +152,7 @@ func TestInstalledSize(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no Installed-Size in:\n%s", out)
 	}
-	if want := m[1]; want != res.Control.Get("Installed-Size") || want != fmtInt(res.InstalledSize) {
-		t.Errorf("Installed-Size %s (result %d), dpkg-gencontrol says %s", res.Control.Get("Installed-Size"), res.InstalledSize, want)
-	}
+	return m[1]
 }
 
 func must(t *testing.T, err error) {

@@ -7,7 +7,8 @@ import (
 	"strconv"
 )
 
-// MarshalJSON writes scripts and triggers as text (not base64) for `upds inspect --json`.
+// MarshalJSON writes scripts, triggers, templates, shlibs and symbols as text (not base64) for
+// `upds inspect --json`.
 func (i Info) MarshalJSON() ([]byte, error) {
 	type plain Info
 	scripts := make(map[string]string, len(i.Scripts))
@@ -16,9 +17,12 @@ func (i Info) MarshalJSON() ([]byte, error) {
 	}
 	return json.Marshal(struct {
 		plain
-		Scripts  map[string]string `json:"scripts,omitempty"`
-		Triggers string            `json:"triggers,omitempty"`
-	}{plain(i), scripts, string(i.Triggers)})
+		Scripts   map[string]string `json:"scripts,omitempty"`
+		Triggers  string            `json:"triggers,omitempty"`
+		Templates string            `json:"templates,omitempty"`
+		Shlibs    string            `json:"shlibs,omitempty"`
+		Symbols   string            `json:"symbols,omitempty"`
+	}{plain(i), scripts, string(i.Triggers), string(i.Templates), string(i.Shlibs), string(i.Symbols)})
 }
 
 // MarshalJSON writes the mode as an octal string with the setuid/setgid/sticky digit

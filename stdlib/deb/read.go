@@ -49,6 +49,10 @@ type Info struct {
 	// Scripts are the maintainer scripts present (preinst, postinst, prerm, postrm, config).
 	Scripts  map[string][]byte `json:"scripts,omitempty"`
 	Triggers []byte            `json:"triggers,omitempty"`
+	// Templates (debconf), Shlibs and Symbols are those control files, when present.
+	Templates []byte `json:"templates,omitempty"`
+	Shlibs    []byte `json:"shlibs,omitempty"`
+	Symbols   []byte `json:"symbols,omitempty"`
 	// Files lists data.tar in archive order; only with ReadOptions.Files.
 	Files []FileInfo `json:"files,omitempty"`
 	// ControlCompression and DataCompression are "gzip", "xz", "zstd", "bzip2" or "none".
@@ -424,9 +428,9 @@ func (info *Info) readControl(r io.Reader, c *compression) error {
 		if h.Size > maxControlMember {
 			return fmt.Errorf("%s: %d bytes, larger than the %d MiB allowed", name, h.Size, maxControlMember>>20)
 		}
-		want := name == "control" || name == "md5sums" || name == "conffiles" || name == "triggers" || isScript(name)
-		if !want {
-			continue // shlibs, symbols, templates, ...: not needed
+		member := info.member(name)
+		if member == nil && name != "control" && name != "md5sums" && name != "conffiles" && !isScript(name) {
+			continue // clilibs, isinstallable, ...: not needed
 		}
 		b, err := io.ReadAll(tr)
 		if err != nil {
@@ -449,8 +453,8 @@ func (info *Info) readControl(r io.Reader, c *compression) error {
 					info.Conffiles = append(info.Conffiles, l[strings.LastIndexByte(l, ' ')+1:])
 				}
 			}
-		case name == "triggers":
-			info.Triggers = b
+		case member != nil:
+			*member = b
 		default:
 			if info.Scripts == nil {
 				info.Scripts = map[string][]byte{}
@@ -468,6 +472,22 @@ func (info *Info) readControl(r io.Reader, c *compression) error {
 	}
 	if err := control.ValidPackageName(info.Control.Get("Package")); err != nil {
 		return fmt.Errorf("control: %w", err)
+	}
+	return nil
+}
+
+// member is where Info keeps the control file name other than control, md5sums, conffiles
+// and the scripts; nil for others.
+func (info *Info) member(name string) *[]byte {
+	switch name {
+	case "triggers":
+		return &info.Triggers
+	case "templates":
+		return &info.Templates
+	case "shlibs":
+		return &info.Shlibs
+	case "symbols":
+		return &info.Symbols
 	}
 	return nil
 }

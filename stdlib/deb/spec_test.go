@@ -86,7 +86,7 @@ func TestSpecPlan(t *testing.T) {
 Version: 1.0-1
 Architecture: amd64
 Maintainer: Ops <ops@example.com>
-Installed-Size: 24
+Installed-Size: 29
 Depends: python3, app-venv (= 1.0-1)
 Conflicts: app-old
 Section: misc

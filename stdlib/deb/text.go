@@ -10,7 +10,8 @@ import (
 )
 
 // WriteText writes the package the way `dpkg-deb -I` and `dpkg-deb -c` show it: the control
-// fields, the conffiles, each maintainer script and the triggers in full, and (when Files was
+// fields, the conffiles, each maintainer script (config included), the triggers, templates,
+// shlibs and symbols files in full, and (when Files was
 // read) the file list with modes, owner/group, size, date and symlink targets.
 func (i *Info) WriteText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
@@ -44,9 +45,14 @@ func (i *Info) WriteText(w io.Writer) error {
 		fmt.Fprintf(bw, "\n%s (%d bytes):\n", n, len(body))
 		writeIndented(bw, body)
 	}
-	if len(i.Triggers) > 0 {
-		fmt.Fprintf(bw, "\ntriggers (%d bytes):\n", len(i.Triggers))
-		writeIndented(bw, string(i.Triggers))
+	for _, m := range []struct {
+		name string
+		data []byte
+	}{{"triggers", i.Triggers}, {"templates", i.Templates}, {"shlibs", i.Shlibs}, {"symbols", i.Symbols}} {
+		if len(m.data) > 0 {
+			fmt.Fprintf(bw, "\n%s (%d bytes):\n", m.name, len(m.data))
+			writeIndented(bw, string(m.data))
+		}
 	}
 	if len(i.Files) > 0 {
 		bw.WriteString("\nFiles:\n")

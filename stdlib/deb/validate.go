@@ -93,6 +93,9 @@ func Prepare(p *Package) (*Plan, error) {
 	if err := checkScripts(p.Scripts, p.Triggers); err != nil {
 		return nil, err
 	}
+	if err := pl.prepareMembers(); err != nil {
+		return nil, err
+	}
 	if pl.control, err = prepareControl(p.Control, pl.installed); err != nil {
 		return nil, err
 	}

@@ -389,6 +389,11 @@ func (pl *Plan) controlTar(md5sums []byte) ([]byte, error) {
 	if len(bytes.TrimSpace(pl.pkg.Triggers)) > 0 {
 		members = append(members, member{"triggers", 0o644, pl.pkg.Triggers})
 	}
+	for name, data := range map[string][]byte{"templates": pl.pkg.Templates, "shlibs": pl.pkg.Shlibs, "symbols": pl.pkg.Symbols} {
+		if len(data) > 0 {
+			members = append(members, member{name, 0o644, data})
+		}
+	}
 	sort.Slice(members, func(i, j int) bool { return members[i].name < members[j].name })
 
 	var out bytes.Buffer

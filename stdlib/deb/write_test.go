@@ -340,7 +340,6 @@ func lintianPackage(name string) *Package {
 
 func TestControlGolden(t *testing.T) {
 	p := samplePackage("upds-test-golden", "gzip")
-	p.Control.Set("Installed-Size", "999999") // replaced by the computed value
 	p.Control.Set("Homepage", "https://example.com/hello")
 	p.Control.Set("Pre-Depends", "dpkg(>=1.19)")
 	var b bytes.Buffer
