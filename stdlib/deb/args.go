@@ -59,11 +59,14 @@ type argError struct {
 }
 
 func (e *argError) Error() string {
-	var ie *itemError
-	if errors.As(e.err, &ie) {
-		return fmt.Sprintf("%s[%d]: %v", e.param, ie.i, ie.err)
+	name, err := e.param, e.err
+	for {
+		ie, ok := err.(*itemError)
+		if !ok {
+			return name + ": " + err.Error()
+		}
+		name, err = fmt.Sprintf("%s[%d]", name, ie.i), ie.err
 	}
-	return e.param + ": " + e.err.Error()
 }
 
 func (e *argError) Unwrap() error { return e.err }
@@ -108,10 +111,7 @@ func (l *stringList) Unpack(v starlark.Value) (err error) {
 }
 
 // ownerArg is an owner or group: "NAME" or "NAME:ID" (see ParseOwner).
-type ownerArg struct {
-	group bool
-	o     *Owner
-}
+type ownerArg struct{ o *Owner }
 
 func (a *ownerArg) Unpack(v starlark.Value) error {
 	s, ok := starlark.AsString(v)
@@ -119,7 +119,7 @@ func (a *ownerArg) Unpack(v starlark.Value) error {
 		return fmt.Errorf("want a string, got %s", v.Type())
 	}
 	var err error
-	a.o, err = ParseOwner(s, a.group)
+	a.o, err = parseOwner(s) // deb() checks a NAME without a static id
 	return err
 }
 
@@ -183,6 +183,14 @@ func (a *triggersArg) Unpack(v starlark.Value) error {
 	return unpackScript((*Script)(a), v, func(s string) bool { return strings.Contains(s, "\n") || strings.Contains(s, " ") })
 }
 
+// textArg is a control file given as its text (more than one line) or a project file: the
+// debconf templates, the symbols file.
+type textArg Script
+
+func (a *textArg) Unpack(v starlark.Value) error {
+	return unpackScript((*Script)(a), v, func(s string) bool { return strings.Contains(s, "\n") })
+}
+
 func unpackScript(sc *Script, v starlark.Value, isText func(string) bool) error {
 	s, ok := starlark.AsString(v)
 	if !ok {
@@ -237,16 +245,26 @@ func (l *relationList) Unpack(v starlark.Value) (err error) {
 type contentList []Content
 
 func (l *contentList) Unpack(v starlark.Value) (err error) {
-	*l, err = unpackList(v, func(e starlark.Value) (Content, error) {
-		switch e := e.(type) {
-		case *content:
-			return e.Content, nil
-		case ContentsTarget:
-			return Content{Kind: ContentBuilt, Built: e}, nil
-		case *Target:
-			return Content{}, errors.New("a package cannot contain a package (list it in depends)")
+	nested, err := unpackList(v, func(e starlark.Value) ([]Content, error) {
+		if inner, ok := e.(*starlark.List); ok {
+			// What a rule returns: service(...) is a list of a file() and a snippet().
+			return unpackList(inner, contentOf)
 		}
-		return Content{}, fmt.Errorf("want tree(), file(), directory(), link() or venv(), got %s", e.Type())
+		c, err := contentOf(e)
+		return []Content{c}, err
 	})
+	*l = slices.Concat(nested...)
 	return err
+}
+
+func contentOf(e starlark.Value) (Content, error) {
+	switch e := e.(type) {
+	case *content:
+		return e.Content, nil
+	case ContentsTarget:
+		return Content{Kind: ContentBuilt, Built: e}, nil
+	case *Target:
+		return Content{}, errors.New("a package cannot contain a package (list it in depends)")
+	}
+	return Content{}, fmt.Errorf("want tree(), file(), directory(), link(), snippet(), venv() or a list of them, got %s", e.Type())
 }

@@ -35,8 +35,9 @@ func (s *Spec) Plan(in Inputs) (*Plan, error) {
 
 // assembly is a package made from a Spec, not validated yet, with where its entries come from.
 type assembly struct {
-	pkg     *Package
-	entries []sourced // as in pkg.Entries
+	pkg      *Package
+	entries  []sourced // as in pkg.Entries
+	warnings []string  // for the user, not errors
 }
 
 // version is the package version now: Version, or what VersionOf says.
@@ -78,51 +79,65 @@ func (s *Spec) assemble(in Inputs) (*assembly, error) {
 	if mtime.IsZero() {
 		mtime = DefaultMTime()
 	}
+	a := &assembly{}
 	if s.Docs {
-		entries = s.addDocs(entries, in, ver, maint, mtime)
+		if entries, err = a.addDocs(s, entries, in, ver, maint, mtime); err != nil {
+			return nil, err
+		}
 	}
-	c, err := s.control(in, ver, arch, maint, built.depends)
+	c, err := s.control(in, ver, arch, maint, built)
 	if err != nil {
 		return nil, err
 	}
-	scripts, triggers, err := s.scripts(in.FS, built.snippets)
-	if err != nil {
+	a.pkg = &Package{Control: c, Conffiles: s.conffiles(entries), Compression: s.Compression, MTime: mtime}
+	if err := s.controlFiles(in.FS, built.snippets, a.pkg); err != nil {
 		return nil, err
 	}
-	pkg := &Package{Control: c, Conffiles: s.conffiles(entries), Scripts: scripts, Triggers: triggers,
-		Compression: s.Compression, MTime: mtime}
 	for _, e := range entries {
-		pkg.Entries = append(pkg.Entries, e.Entry)
+		a.pkg.Entries = append(a.pkg.Entries, e.Entry)
 	}
-	return &assembly{pkg: pkg, entries: entries}, nil
+	a.entries = entries
+	return a, nil
 }
 
-// addDocs adds the documentation every package carries, unless the contents have their own.
-func (s *Spec) addDocs(entries []sourced, in Inputs, ver, maint string, mtime time.Time) []sourced {
+// addDocs adds the documentation every package carries, unless the contents have their own:
+// then a warning says that they replace it.
+func (a *assembly) addDocs(s *Spec, entries []sourced, in Inputs, ver, maint string, mtime time.Time) ([]sourced, error) {
 	have := map[string]bool{}
 	for _, e := range entries {
 		have[e.Path] = true
 	}
 	docDir := "/usr/share/doc/" + s.Name
-	if !have[docDir+"/copyright"] {
-		entries = append(entries, memFile(docDir+"/copyright", copyrightFile(in.Project, s.Name, maint, mtime)))
-	}
 	clog := docDir + "/changelog.gz"
 	if strings.Contains(ver, "-") {
 		clog = docDir + "/changelog.Debian.gz"
 	}
-	if !have[clog] {
-		entries = append(entries, memFile(clog, changelogGz(s.Name, ver, maint, mtime)))
-	}
 	overrides := "/usr/share/lintian/overrides/" + s.Name
-	if ov := s.lintianOverrides(entries); len(ov) > 0 && !have[overrides] {
-		entries = append(entries, memFile(overrides, ov))
+	for _, f := range []struct {
+		path string
+		make func() ([]byte, error)
+	}{
+		{docDir + "/copyright", func() ([]byte, error) { return copyrightFile(in.Project, s.Name, maint, mtime), nil }},
+		{clog, func() ([]byte, error) { return s.changelogGz(in.FS, ver, maint, mtime) }},
+		{overrides, func() ([]byte, error) { return s.lintianOverrides(entries), nil }},
+	} {
+		if have[f.path] {
+			a.warnings = append(a.warnings, fmt.Sprintf("deb %s: the contents' %s replaces the one upds writes (docs = False leaves out all of them)", s.Name, f.path))
+			continue
+		}
+		data, err := f.make()
+		if err != nil {
+			return nil, err
+		}
+		if len(data) > 0 {
+			entries = append(entries, memFile(f.path, data))
+		}
 	}
-	return entries
+	return entries, nil
 }
 
 // control makes the control fields; Prepare orders and completes them.
-func (s *Spec) control(in Inputs, ver, arch, maint string, extraDepends []string) (control.Paragraph, error) {
+func (s *Spec) control(in Inputs, ver, arch, maint string, built *builtContents) (control.Paragraph, error) {
 	var c control.Paragraph
 	c.Set("Package", s.Name)
 	c.Set("Version", ver)
@@ -141,15 +156,22 @@ func (s *Spec) control(in Inputs, ver, arch, maint string, extraDepends []string
 			}
 			parts = append(parts, fmt.Sprintf("%s (= %s)", r.Package.Name(), v))
 		}
-		if f.field == "Depends" {
-			parts = append(parts, extraDepends...)
+		switch f.field {
+		case "Pre-Depends":
+			parts = append(parts, built.preDepends...)
+		case "Depends":
+			parts = append(parts, built.depends...)
+			if s.usesDebconf() && !s.names(s.PreDepends, s.Depends)["debconf"] && !s.names(s.PreDepends, s.Depends)["debconf-2.0"] {
+				// What dh_installdebconf adds: the config script and the templates need debconf.
+				parts = append(parts, "debconf (>= 0.5) | debconf-2.0")
+			}
 		}
 		if len(parts) > 0 {
-			rs, err := control.ParseRelations(strings.Join(dedupe(parts), ", "))
+			rs, err := joinRelations(parts)
 			if err != nil {
 				return c, s.errorf("%s: %v", strings.ToLower(f.field), err)
 			}
-			c.Set(f.field, rs.String())
+			c.Set(f.field, rs)
 		}
 	}
 	c.Set("Section", orDefault(s.Section, "misc"))
@@ -171,34 +193,33 @@ func (s *Spec) control(in Inputs, ver, arch, maint string, extraDepends []string
 	return c, nil
 }
 
-// scripts reads the maintainer scripts and the triggers file, and merges the snippets of
-// built contents into the scripts.
-func (s *Spec) scripts(fsys afero.Fs, snippets map[string][]string) (map[string][]byte, []byte, error) {
-	scripts := map[string][]byte{}
-	var triggers []byte
+// controlFiles reads the maintainer scripts and the other control files into pkg, and merges
+// the snippets of the contents into the scripts.
+func (s *Spec) controlFiles(fsys afero.Fs, snippets map[string][]string, pkg *Package) error {
+	pkg.Scripts = map[string][]byte{}
 	for _, f := range s.scriptFields() {
 		text := []byte(f.script.Text)
 		if f.script.Path != "" {
 			var err error
 			if text, err = afero.ReadFile(fsys, f.script.Path); err != nil {
-				return nil, nil, s.errorf("%s: %v", f.name, err)
+				return s.errorf("%s: %v", f.name, err)
 			}
 		}
-		if f.name == "triggers" {
+		if !f.isExec {
 			if len(text) > 0 {
-				triggers = text
+				*pkg.member(f.name) = text
 			}
 			continue
 		}
 		sc, err := mergeScript(f.name, string(text), snippets[f.name])
 		if err != nil {
-			return nil, nil, s.errorf("%v", err)
+			return s.errorf("%v", err)
 		}
 		if sc != nil {
-			scripts[f.name] = sc
+			pkg.Scripts[f.name] = sc
 		}
 	}
-	return scripts, triggers, nil
+	return nil
 }
 
 // conffiles are the listed ones, plus every regular file under /etc unless excluded.
@@ -224,16 +245,28 @@ func (s *Spec) conffiles(entries []sourced) []string {
 	return out
 }
 
-func dedupe(ss []string) []string {
+// joinRelations is the relation field of parts ("a, b", "c | d"), each relation once.
+func joinRelations(parts []string) (string, error) {
+	var all control.Relations
 	seen := map[string]bool{}
-	var out []string
-	for _, s := range ss {
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
+	for _, p := range parts {
+		rs, err := control.ParseRelations(p)
+		if err != nil {
+			return "", err
+		}
+		for _, alt := range rs {
+			if k := (control.Relations{alt}).String(); !seen[k] {
+				seen[k] = true
+				all = append(all, alt)
+			}
 		}
 	}
-	return out
+	return all.String(), nil
+}
+
+// usesDebconf reports a package with a debconf config script or templates.
+func (s *Spec) usesDebconf() bool {
+	return s.Config != (Script{}) || s.Templates != (Script{})
 }
 
 // description folds deb()'s description into the control field: the first line is the

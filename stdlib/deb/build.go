@@ -27,6 +27,9 @@ func (t *Target) Build(a *interp.Action) error {
 	}
 	in := Inputs{Project: h.Project, FS: h.FS, Root: h.Root, MTime: mtime}
 	asm, err := t.spec.assemble(in)
+	if err == nil {
+		err = t.checkProject(in, asm, a.Log)
+	}
 	if err != nil {
 		return t.usageError(err)
 	}

@@ -11,7 +11,9 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/afero"
 
@@ -28,19 +30,27 @@ type sourced struct {
 	data    []byte // in-memory content
 }
 
-// builtContents is what the built targets among the contents add to the package.
+// builtContents is what the built targets and the snippets among the contents add to the
+// package.
 type builtContents struct {
-	depends      []string
-	snippets     map[string][]string // maintainer script snippets, by script
-	archSpecific bool
+	depends, preDepends []string
+	snippets            map[string][]string // maintainer script snippets, by script
+	archSpecific        bool
 }
 
-// expandContents turns the contents into entries, in order.
+// expandContents turns the contents into entries, in order, the names of one file (in the
+// project or a built tree) into hard links. Snippets run in the order of the contents in
+// preinst and postinst, in the reverse order in prerm and postrm, as debhelper orders its
+// autoscripts: what is set up last is torn down first.
 func (s *Spec) expandContents(in Inputs) ([]sourced, *builtContents, error) {
 	var entries []sourced
 	built := &builtContents{snippets: map[string][]string{}}
 	for i := range s.Contents {
 		c := &s.Contents[i]
+		if c.Kind == ContentSnippet {
+			built.add(c.Snippet)
+			continue
+		}
 		if c.Kind != ContentBuilt {
 			es, err := s.expand(in, c)
 			if err != nil {
@@ -64,7 +74,45 @@ func (s *Spec) expandContents(in Inputs) ([]sourced, *builtContents, error) {
 		}
 		built.archSpecific = built.archSpecific || cs.ArchSpecific
 	}
+	slices.Reverse(built.snippets["prerm"])
+	slices.Reverse(built.snippets["postrm"])
+	linkHardlinks(entries)
 	return entries, built, nil
+}
+
+// linkHardlinks turns every later name of a file with several links (the same device and
+// inode, in a tree() or a built tree) into a hard link to its first, when they have the same
+// mode and owner in the package (else each keeps its own copy).
+func linkHardlinks(entries []sourced) {
+	type inode struct{ dev, ino uint64 }
+	first := map[inode]int{}
+	for i := range entries {
+		e := &entries[i]
+		st, ok := statOf(e.fi)
+		if e.Type != TypeFile || !ok || st.Nlink < 2 {
+			continue
+		}
+		k := inode{uint64(st.Dev), st.Ino}
+		j, seen := first[k]
+		if !seen {
+			first[k] = i
+			continue
+		}
+		f := &entries[j]
+		if f.Mode != e.Mode || f.Owner != e.Owner || f.Group != e.Group || f.UID != e.UID || f.GID != e.GID {
+			continue
+		}
+		e.Type, e.Target, e.Size, e.Open, e.fsys, e.name, e.statKey, e.fi = TypeHardlink, f.Path, 0, nil, nil, "", "", nil
+	}
+}
+
+// statOf is the stat of a file on the real filesystem.
+func statOf(fi fs.FileInfo) (*syscall.Stat_t, bool) {
+	if fi == nil {
+		return nil, false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return st, ok
 }
 
 // owners returns the owner and group of c's entries (c nil: of a built tree's).
@@ -76,18 +124,22 @@ func (s *Spec) owners(c *Content) (owner, group string, uid, gid int) {
 	if c != nil && c.Group != nil {
 		g = c.Group
 	}
+	users, groups := s.accounts()
 	owner, uid = "root", 0
 	if o != nil {
-		owner, uid = o.Name, o.ID
+		owner, uid = o.Name, accountID(o, false, users)
 	}
 	group, gid = "root", 0
 	switch {
 	case g != nil:
-		group, gid = g.Name, g.ID
+		group, gid = g.Name, accountID(g, true, groups)
 	case o != nil && o.ID < 0:
-		// owner = "www-data" means www-data:www-data when such a group exists.
+		// owner = "www-data" means www-data:www-data when such a group exists, and a
+		// system user's group when the package creates it with its user.
 		if id, ok := WellKnownGID(o.Name); ok {
 			group, gid = o.Name, id
+		} else if groups[o.Name] {
+			group, gid = o.Name, placeholderID
 		}
 	}
 	return
@@ -114,6 +166,9 @@ func (s *Spec) expand(in Inputs, c *Content) ([]sourced, error) {
 		return []sourced{{Entry: e}}, nil
 	case ContentLink:
 		e := Entry{Path: c.Dest, Type: TypeSymlink, Target: c.Target, Owner: "root", Group: "root"}
+		return []sourced{{Entry: e}}, nil
+	case ContentHardlink:
+		e := Entry{Path: c.Dest, Type: TypeHardlink, Target: c.Target, Owner: "root", Group: "root"}
 		return []sourced{{Entry: e}}, nil
 	case ContentFile:
 		fi, err := in.FS.Stat(c.Src)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/afero"
+
 	"github.com/upds/upds/interp"
 )
 
@@ -41,16 +43,19 @@ func orDefault(s, d string) string {
 	return s
 }
 
-// changelogGz is a one-entry Debian changelog for the version, gzipped reproducibly.
-func changelogGz(name, ver, maint string, mtime time.Time) []byte {
-	text := fmt.Sprintf("%s (%s) unstable; urgency=medium\n\n  * Built with upds.\n\n -- %s  %s\n",
-		name, ver, maint, mtime.UTC().Format("Mon, 02 Jan 2006 15:04:05 -0700"))
+// changelogGz is /usr/share/doc/NAME/changelog(.Debian).gz: the project's changelog
+// (changelog.go) for the version, gzipped reproducibly.
+func (s *Spec) changelogGz(fsys afero.Fs, ver, maint string, mtime time.Time) ([]byte, error) {
+	text, err := s.changelog(fsys, ver, maint, mtime)
+	if err != nil {
+		return nil, err
+	}
 	var buf bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
 	zw.ModTime = time.Time{}
-	zw.Write([]byte(text))
+	zw.Write(text)
 	zw.Close()
-	return buf.Bytes()
+	return buf.Bytes(), nil
 }
 
 // lintianOverrides returns the overrides for the layout a Python deployment uses on purpose:

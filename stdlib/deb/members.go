@@ -56,6 +56,27 @@ func (pl *Plan) prepareMembers() error {
 	return nil
 }
 
+// member is where Package keeps the control file name: triggers, templates, shlibs or
+// symbols.
+func (p *Package) member(name string) *[]byte {
+	return controlMember(name, &p.Triggers, &p.Templates, &p.Shlibs, &p.Symbols)
+}
+
+// controlMember picks the optional control file name among the four; nil for other names.
+func controlMember(name string, triggers, templates, shlibs, symbols *[]byte) *[]byte {
+	switch name {
+	case "triggers":
+		return triggers
+	case "templates":
+		return templates
+	case "shlibs":
+		return shlibs
+	case "symbols":
+		return symbols
+	}
+	return nil
+}
+
 // templateTypes are the types of debconf questions (debconf-devel(7)).
 var templateTypes = []string{"select", "multiselect", "string", "boolean", "note", "text", "password", "title", "error", "entropy"}
 

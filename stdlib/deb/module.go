@@ -15,14 +15,19 @@ import (
 	"github.com/upds/upds/interp"
 )
 
-// Builtins are the names this module gives BUILD.star.
+// Builtins are the names this module gives BUILD.star. The deb() targets of the evaluations
+// that use them know each other (two packages of a project may not ship one path).
 func Builtins() starlark.StringDict {
+	reg := &registry{}
 	return starlark.StringDict{
-		"deb":       starlark.NewBuiltin("deb", builtinDeb),
+		"deb": starlark.NewBuiltin("deb", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+			return builtinDeb(thread, b, args, kwargs, reg)
+		}),
 		"tree":      starlark.NewBuiltin("tree", builtinTree),
 		"file":      starlark.NewBuiltin("file", builtinFile),
 		"directory": starlark.NewBuiltin("directory", builtinDirectory),
 		"link":      starlark.NewBuiltin("link", builtinLink),
+		"snippet":   starlark.NewBuiltin("snippet", builtinSnippet),
 	}
 }
 
@@ -57,7 +62,7 @@ func newContent(thread *starlark.Thread, c Content) (starlark.Value, error) {
 
 func builtinTree(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	c := Content{Kind: ContentTree}
-	owner, group := ownerArg{}, ownerArg{group: true}
+	var owner, group ownerArg
 	var mode modeArg
 	if err := unpackArgs(b.Name(), args, kwargs, nil, "src", &c.Src, "into", &c.Dest, "owner??", &owner,
 		"group??", &group, "mode??", &mode, "exclude?", (*stringList)(&c.Exclude)); err != nil {
@@ -69,7 +74,7 @@ func builtinTree(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 
 func builtinFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	c := Content{Kind: ContentFile}
-	owner, group := ownerArg{}, ownerArg{group: true}
+	var owner, group ownerArg
 	var mode modeArg
 	if err := unpackArgs(b.Name(), args, kwargs, nil, "src", &c.Src, "dest", &c.Dest, "owner??", &owner,
 		"group??", &group, "mode??", &mode); err != nil {
@@ -81,7 +86,7 @@ func builtinFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 
 func builtinDirectory(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	c := Content{Kind: ContentDirectory}
-	owner, group := ownerArg{}, ownerArg{group: true}
+	var owner, group ownerArg
 	var mode modeArg
 	if err := unpackArgs(b.Name(), args, kwargs, nil, "path", &c.Dest, "owner??", &owner, "group??", &group,
 		"mode??", &mode); err != nil {
@@ -93,10 +98,30 @@ func builtinDirectory(thread *starlark.Thread, b *starlark.Builtin, args starlar
 
 func builtinLink(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	c := Content{Kind: ContentLink}
-	if err := unpackArgs(b.Name(), args, kwargs, nil, "path", &c.Dest, "target", &c.Target); err != nil {
+	var hard bool
+	if err := unpackArgs(b.Name(), args, kwargs, nil, "path", &c.Dest, "target", &c.Target, "hard?", &hard); err != nil {
 		return nil, err
 	}
+	if hard {
+		c.Kind = ContentHardlink
+	}
 	return newContent(thread, c)
+}
+
+func builtinSnippet(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	sn := &Snippet{Scripts: map[string]string{}}
+	var pre, post, prerm, postrm string
+	if err := unpackArgs(b.Name(), args, kwargs, nil, "preinst?", &pre, "postinst?", &post, "prerm?", &prerm,
+		"postrm?", &postrm, "depends?", (*stringList)(&sn.Depends), "pre_depends?", (*stringList)(&sn.PreDepends),
+		"users?", (*stringList)(&sn.Users), "groups?", (*stringList)(&sn.Groups)); err != nil {
+		return nil, err
+	}
+	for name, text := range map[string]string{"preinst": pre, "postinst": post, "prerm": prerm, "postrm": postrm} {
+		if text != "" {
+			sn.Scripts[name] = text
+		}
+	}
+	return newContent(thread, Content{Kind: ContentSnippet, Snippet: sn})
 }
 
 // ---- deb() ----
@@ -106,6 +131,7 @@ type Target struct {
 	spec Spec
 	pos  syntax.Position
 	host *interp.Host
+	reg  *registry // the other packages of the project
 
 	built string // the path after Build
 }
@@ -197,7 +223,7 @@ func (t *Target) Deps() []interp.Target {
 	return out
 }
 
-func builtinDeb(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+func builtinDeb(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple, reg *registry) (starlark.Value, error) {
 	h := interp.HostOf(thread)
 	if interp.PhaseOf(thread) != interp.PhaseEval {
 		return nil, fmt.Errorf("deb: packages are declared while BUILD.star is evaluated, not inside a run function")
@@ -205,7 +231,7 @@ func builtinDeb(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	s := Spec{Priority: "optional", Compression: "gzip", Docs: true, VersionOf: h.Version}
 	ver := versionArg{&s}
 	arch := archArg{&s.Arch}
-	owner, group := ownerArg{}, ownerArg{group: true}
+	var owner, group ownerArg
 	prefix := func() string { return strings.TrimSpace("deb " + s.Name) }
 	if err := unpackArgs(b.Name(), args, kwargs, prefix,
 		"name", &s.Name, "version??", &ver, "arch??", &arch, "contents?", (*contentList)(&s.Contents),
@@ -219,7 +245,10 @@ func builtinDeb(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 		"description?", &s.Description, "maintainer??", &s.Maintainer, "fields?", (*fieldMap)(&s.Fields),
 		"preinst??", (*scriptArg)(&s.Preinst), "postinst??", (*scriptArg)(&s.Postinst),
 		"prerm??", (*scriptArg)(&s.Prerm), "postrm??", (*scriptArg)(&s.Postrm),
-		"triggers??", (*triggersArg)(&s.Triggers), "compression?", &s.Compression, "docs?", &s.Docs,
+		"triggers??", (*triggersArg)(&s.Triggers), "config??", (*scriptArg)(&s.Config),
+		"templates??", (*textArg)(&s.Templates), "shlibs??", (*triggersArg)(&s.Shlibs),
+		"symbols??", (*textArg)(&s.Symbols), "changelog??", &s.Changelog,
+		"compression?", &s.Compression, "docs?", &s.Docs,
 		"lintian_overrides?", (*stringList)(&s.LintianOverrides)); err != nil {
 		return nil, err
 	}
@@ -227,9 +256,10 @@ func builtinDeb(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	if err := s.Check(h.Project, h.FS); err != nil {
 		return nil, err
 	}
-	t := &Target{spec: s, pos: interp.CallerPos(thread), host: h}
+	t := &Target{spec: s, pos: interp.CallerPos(thread), host: h, reg: reg}
 	if err := h.AddTarget(t); err != nil {
 		return nil, err
 	}
+	reg.add(t)
 	return t, nil
 }

@@ -42,10 +42,19 @@ func TestBindingErrors(t *testing.T) {
 		{`deb("xx", preinst = 1)`, "BUILD.star:2:4: deb xx: preinst: want a file path or the script text, got int"},
 		{`deb("xx", preinst = "")`, "BUILD.star:2:4: deb xx: preinst: empty path"},
 		{`deb("xx", postrm = "nope")`, `BUILD.star:2:4: deb xx: postrm: "nope": no such file or directory in the project`},
-		{`deb("xx", contents = [1])`, "BUILD.star:2:4: deb xx: contents[0]: want tree(), file(), directory(), link() or venv(), got int"},
+		{`deb("xx", contents = [1])`, "BUILD.star:2:4: deb xx: contents[0]: want tree(), file(), directory(), link(), snippet(), venv() or a list of them, got int"},
 		{`a = deb("aa")` + "\n" + `deb("xx", contents = [a])`, "BUILD.star:3:4: deb xx: contents[0]: a package cannot contain a package (list it in depends)"},
 		{`deb("xx", compression = "lzma")`, `BUILD.star:2:4: deb xx: compression: "lzma" is not one of gzip, xz, zstd, none`},
-		{`file("a.txt", "/etc/x", owner = "hello")`, `BUILD.star:2:5: file: owner: "hello" has no static Debian id: write "hello:ID"`},
+		{`deb("xx", contents = [file("a.txt", "/etc/x", owner = "hello")])`, `BUILD.star:2:4: deb xx: contents[0]: file: owner: "hello" has no static Debian id: write "hello:ID"`},
+		{`deb("xx", contents = [file("a.txt", "/x", group = "hello"), snippet(users = ["hello"])])`, `BUILD.star:2:4: deb xx: contents[0]: file: group: "hello" has no static Debian id`},
+		{`deb("xx", contents = [[file("a.txt", "/x"), 1]])`, "BUILD.star:2:4: deb xx: contents[0][1]: want tree(), file()"},
+		{`snippet(postinst = 1)`, "BUILD.star:2:8: snippet: postinst: got int, want string"},
+		{`deb("xx", contents = [snippet(users = ["Bad"])])`, `BUILD.star:2:30: snippet: users[0]: "Bad" is not a system account name`},
+		{`deb("xx", contents = [snippet(depends = ["(("])])`, "BUILD.star:2:30: snippet: depends[0]: relation \"((\": missing package name"},
+		{`link("/x", "y", hard = True)`, `BUILD.star:2:5: link: target of a hard link: "y" is not absolute`},
+		{`deb("xx", templates = "Template: a\nType: x\n")`, `BUILD.star:2:4: deb xx: templates: template "a": want OWNER/NAME`},
+		{`deb("xx", config = "db_input\n")`, "BUILD.star:2:4: deb xx: config: the script must start with #!"},
+		{`deb("xx", changelog = "nope")`, `BUILD.star:2:4: deb xx: changelog: "nope": no such file or directory in the project`},
 		{`directory("/x", mode = 0o70000)`, "BUILD.star:2:10: directory: mode: 28672 is not a file mode (0 to 0o7777)"},
 		{`directory("/x", mode = "0644")`, "BUILD.star:2:10: directory: mode: want an int such as 0o644, got string"},
 		{`tree("src", "/x", exclude = [1])`, "BUILD.star:2:5: tree: exclude[0]: want a string, got int"},
@@ -60,21 +69,12 @@ func TestBindingErrors(t *testing.T) {
 }
 
 func TestBindingSpec(t *testing.T) {
-	b, err := evalBuild(t, `project(name = "xx", maintainer = "a <b@c>")
+	tgs := targets(t, `project(name = "xx", maintainer = "a <b@c>")
 app = deb("app", version = "2.0", arch = "all", owner = "www-data", group = "app:990",
     contents = [tree("src", "/srv/x", mode = 0o640, exclude = ["*.orig"]), file("a.txt", "/etc/x/a.txt"), link("/x", "a")],
     depends = ["nginx"], postinst = "postinst", triggers = "activate x", fields = {"X-A": "a"}, docs = False)
 role = deb("role", depends = [app], conflicts = [app])
 `)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tgs := map[string]*Target{}
-	for _, v := range b.Globals {
-		if tg, ok := v.(*Target); ok {
-			tgs[tg.Name()] = tg
-		}
-	}
 	s := tgs["app"].spec
 	if s.Version != "2.0" || s.VersionOf != nil || s.Arch != "all" || *s.Owner != (Owner{"www-data", -1}) ||
 		*s.Group != (Owner{"app", 990}) || s.Docs || s.Priority != "optional" || s.Compression != "gzip" {

@@ -479,17 +479,7 @@ func (info *Info) readControl(r io.Reader, c *compression) error {
 // member is where Info keeps the control file name other than control, md5sums, conffiles
 // and the scripts; nil for others.
 func (info *Info) member(name string) *[]byte {
-	switch name {
-	case "triggers":
-		return &info.Triggers
-	case "templates":
-		return &info.Templates
-	case "shlibs":
-		return &info.Shlibs
-	case "symbols":
-		return &info.Symbols
-	}
-	return nil
+	return controlMember(name, &info.Triggers, &info.Templates, &info.Shlibs, &info.Symbols)
 }
 
 func parseMD5Sums(b []byte) (map[string]string, error) {

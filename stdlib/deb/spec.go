@@ -52,6 +52,12 @@ type Spec struct {
 	Fields map[string]string
 	// The maintainer scripts and the triggers file.
 	Preinst, Postinst, Prerm, Postrm, Triggers Script
+	// Config is debconf's config script, Templates its templates file; Shlibs and Symbols
+	// are the shared library control files.
+	Config, Templates, Shlibs, Symbols Script
+	// Changelog is the project file of the changelog: Debian's format, or a NEWS-style list
+	// (changelog.go). "" means a one-entry placeholder.
+	Changelog string
 	// Compression of control.tar and data.tar: "gzip", "xz", "zstd" or "none".
 	Compression string
 	// Docs adds /usr/share/doc/NAME/copyright and changelog.gz, and the lintian overrides
@@ -83,20 +89,24 @@ type Script struct {
 // Owner is the user or the group that owns package entries.
 type Owner struct {
 	Name string
-	// ID is the numeric id; -1 means the static id Debian's base-passwd gives Name.
+	// ID is the numeric id; -1 means the static id Debian's base-passwd gives Name, or (for
+	// a name without one) a system user or group that a Snippet of the package creates.
 	ID int
 }
 
 // ContentKind is what a Content puts into the package.
 type ContentKind uint8
 
-// The kinds of content: tree(), file(), directory(), link(), and a built tree (a venv).
+// The kinds of content: tree(), file(), directory(), link(), link(hard = True), snippet(),
+// and a built tree (a venv).
 const (
 	ContentTree ContentKind = iota
 	ContentFile
 	ContentDirectory
 	ContentLink
 	ContentBuilt
+	ContentHardlink
+	ContentSnippet
 )
 
 var contentKinds = [...]struct{ fn, dest string }{
@@ -105,6 +115,8 @@ var contentKinds = [...]struct{ fn, dest string }{
 	ContentDirectory: {"directory", "path"},
 	ContentLink:      {"link", "path"},
 	ContentBuilt:     {"built", ""},
+	ContentHardlink:  {"link", "path"},
+	ContentSnippet:   {"snippet", ""},
 }
 
 // Content is one element of a package's contents.
@@ -115,7 +127,7 @@ type Content struct {
 	// Dest is where it goes in the package: a tree's into, a file's dest, the path of a
 	// directory or a link.
 	Dest string
-	// Target is a link's target.
+	// Target is a link's target: for a hard link, the absolute path of a file of the package.
 	Target string
 	// Owner and Group override the Spec's for these entries (not for links: root).
 	Owner, Group *Owner
@@ -126,6 +138,22 @@ type Content struct {
 	Exclude []string
 	// Built gives the tree of a ContentBuilt once it is built.
 	Built ContentsSource
+	// Snippet is what a ContentSnippet adds to the package.
+	Snippet *Snippet
+}
+
+// Snippet is a part of the maintainer scripts, with what it needs, that a rule adds to a
+// package (a service, a system user), as debhelper adds its autoscripts.
+type Snippet struct {
+	// Scripts are shell text by script name (preinst, postinst, prerm, postrm). The snippets
+	// of a package run in the order of its contents in preinst and postinst, in the
+	// reverse order in prerm and postrm.
+	Scripts map[string]string
+	// Depends and PreDepends are relations the package gets.
+	Depends, PreDepends []string
+	// Users and Groups are the system users and groups the snippet's preinst creates: the
+	// package's owner and group may name them without an id.
+	Users, Groups []string
 }
 
 // String is the content as BUILD.star writes it: file("a.txt", "/etc/a").
@@ -133,6 +161,10 @@ func (c Content) String() string {
 	switch c.Kind {
 	case ContentLink:
 		return fmt.Sprintf("link(%q, %q)", c.Dest, c.Target)
+	case ContentHardlink:
+		return fmt.Sprintf("link(%q, %q, hard = True)", c.Dest, c.Target)
+	case ContentSnippet, ContentBuilt:
+		return contentKinds[c.Kind].fn + "()"
 	case ContentDirectory:
 		return fmt.Sprintf("directory(%q)", c.Dest)
 	}
@@ -171,6 +203,29 @@ type Inputs struct {
 // ParseOwner reads an owner or group written "NAME" or "NAME:ID". A NAME without an id must
 // have a static id in Debian's base-passwd: a user's, or with group set a group's.
 func ParseOwner(s string, group bool) (*Owner, error) {
+	o, err := parseOwner(s)
+	if err == nil && o.ID < 0 {
+		err = checkStatic(o.Name, group)
+	}
+	return o, err
+}
+
+// checkStatic reports a user (group) name without a static id in Debian's base-passwd.
+func checkStatic(name string, group bool) error {
+	_, known := WellKnownUID(name)
+	if group {
+		_, known = WellKnownGID(name)
+	}
+	if !known {
+		return fmt.Errorf("%q has no static Debian id: write %q with the id your preinst creates it with, or create it in this package: system_user(%q) of @upds//service.star", name, name+":ID", name)
+	}
+	return nil
+}
+
+// parseOwner reads "NAME" or "NAME:ID"; a NAME without an id gets ID -1, whether or not
+// Debian has a static id for it (deb() checks that later, when it knows the users the
+// package creates).
+func parseOwner(s string) (*Owner, error) {
 	o := &Owner{Name: s, ID: -1}
 	if n, id, ok := strings.Cut(s, ":"); ok {
 		i, err := strconv.Atoi(id)
@@ -181,15 +236,6 @@ func ParseOwner(s string, group bool) (*Owner, error) {
 	}
 	if o.Name == "" {
 		return nil, errors.New("empty name")
-	}
-	if o.ID < 0 {
-		_, known := WellKnownUID(o.Name)
-		if group {
-			_, known = WellKnownGID(o.Name)
-		}
-		if !known {
-			return nil, fmt.Errorf("%q has no static Debian id: write %q with the id your preinst creates it with", o.Name, o.Name+":ID")
-		}
 	}
 	return o, nil
 }
@@ -240,6 +286,9 @@ func (s *Spec) Check(project interp.Project, fsys afero.Fs) error {
 	if err := s.checkContents(fsys); err != nil {
 		return err
 	}
+	if err := s.checkOwners(); err != nil {
+		return err
+	}
 	if err := s.checkRelations(); err != nil {
 		return err
 	}
@@ -263,7 +312,7 @@ func (s *Spec) checkContents(fsys afero.Fs) error {
 		if err := c.check(fsys); err != nil {
 			return err
 		}
-		if c.Kind == ContentBuilt {
+		if c.Kind == ContentBuilt || c.Kind == ContentSnippet {
 			continue
 		}
 		if prev, dup := seen[c.Dest]; dup && c.Kind != ContentTree {
@@ -311,15 +360,18 @@ func (s *Spec) checkRelations() error {
 	return nil
 }
 
-// scriptFields are the maintainer scripts deb() sets and the triggers file, in order.
-func (s *Spec) scriptFields() []struct {
+// scriptField is a maintainer script or another control file deb() sets.
+type scriptField struct {
 	name   string
 	script *Script
-} {
-	return []struct {
-		name   string
-		script *Script
-	}{{"preinst", &s.Preinst}, {"postinst", &s.Postinst}, {"prerm", &s.Prerm}, {"postrm", &s.Postrm}, {"triggers", &s.Triggers}}
+	isExec bool // a script: it starts with #!
+}
+
+// scriptFields are the maintainer scripts deb() sets and the other control files, in order.
+func (s *Spec) scriptFields() []scriptField {
+	return []scriptField{{"preinst", &s.Preinst, true}, {"postinst", &s.Postinst, true}, {"prerm", &s.Prerm, true},
+		{"postrm", &s.Postrm, true}, {"config", &s.Config, true}, {"triggers", &s.Triggers, false},
+		{"templates", &s.Templates, false}, {"shlibs", &s.Shlibs, false}, {"symbols", &s.Symbols, false}}
 }
 
 func (s *Spec) checkScripts(fsys afero.Fs) error {
@@ -335,9 +387,23 @@ func (s *Spec) checkScripts(fsys afero.Fs) error {
 				return s.errorf("%s: %q: %v", f.name, sc.Path, notFound(err))
 			}
 			sc.Path = p
-		case sc.Text != "" && f.name != "triggers" && !strings.HasPrefix(sc.Text, "#!"):
+		case sc.Text != "" && f.isExec && !strings.HasPrefix(sc.Text, "#!"):
 			return s.errorf("%s: the script must start with #! (e.g. #!/bin/sh)", f.name)
+		case f.name == "templates":
+			if err := CheckTemplates([]byte(sc.Text)); err != nil {
+				return s.errorf("templates: %v", err)
+			}
 		}
+	}
+	if s.Changelog != "" {
+		p, err := srcPath(s.Changelog, "changelog")
+		if err != nil {
+			return s.errorf("%v", err)
+		}
+		if _, err := fsys.Stat(p); err != nil {
+			return s.errorf("changelog: %q: %v", s.Changelog, notFound(err))
+		}
+		s.Changelog = p
 	}
 	return nil
 }
@@ -345,8 +411,11 @@ func (s *Spec) checkScripts(fsys afero.Fs) error {
 // check reports the first mistake in c, as its builtin names it ("file: dest: ..."), and
 // cleans its paths.
 func (c *Content) check(fsys afero.Fs) error {
-	if c.Kind == ContentBuilt {
+	switch c.Kind {
+	case ContentBuilt:
 		return nil
+	case ContentSnippet:
+		return c.Snippet.check()
 	}
 	k := contentKinds[c.Kind]
 	raw := c.Src
@@ -360,8 +429,13 @@ func (c *Content) check(fsys afero.Fs) error {
 	if c.Dest, err = destPath(c.Dest, k.fn+": "+k.dest); err != nil {
 		return err
 	}
-	if c.Kind == ContentLink && c.Target == "" {
+	if (c.Kind == ContentLink || c.Kind == ContentHardlink) && c.Target == "" {
 		return errors.New("link: target is empty")
+	}
+	if c.Kind == ContentHardlink {
+		if c.Target, err = destPath(c.Target, "link: target of a hard link"); err != nil {
+			return err
+		}
 	}
 	if !hasSrc {
 		return nil

@@ -219,7 +219,7 @@ func TestSpecBuildErrors(t *testing.T) {
 		{"compiled code in all", Spec{Arch: "all", Contents: []Content{{Kind: ContentBuilt, Built: built}}}, `deb app: arch "all", but its contents hold compiled code`},
 		{"not a shell script", Spec{Postinst: Script{Text: "#!/usr/bin/python3\nprint()\n"}, Contents: []Content{{Kind: ContentBuilt, Built: built}}}, "deb app: postinst: not a shell script"},
 		{"bad triggers", Spec{Triggers: Script{Text: "wake up\n"}}, `deb app: triggers line 1: "wake up": want "DIRECTIVE TRIGGER-NAME"`},
-		{"unknown owner id", Spec{Owner: &Owner{Name: "hello", ID: -1}, Contents: []Content{{Kind: ContentDirectory, Dest: "/x"}}}, `deb app: entry /x: user "hello" has no static Debian id`},
+		{"unknown owner id", Spec{Owner: &Owner{Name: "hello", ID: -1}, Contents: []Content{{Kind: ContentDirectory, Dest: "/x"}}}, `deb app: owner: "hello" has no static Debian id: write "hello:ID"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := tc.spec
