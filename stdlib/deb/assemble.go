@@ -284,10 +284,11 @@ func description(name, project, d string) string {
 }
 
 // mergeScript combines a maintainer script from BUILD.star with the scripts that contents (a
-// venv) need. Each of those runs as its own sh, with the same arguments, from a here-document,
-// so that its exit or its case on "$1" cannot cut the rest short; set -e makes its failure the
-// script's failure. Like debhelper's #DEBHELPER#, a line "#UPDS#" in the script marks where
-// they go; without it they run first, right after the #! line (shell scripts only).
+// venv, snippets) need. Each of those runs as its own sh, with the same arguments, from a
+// here-document, so that its exit or its case on "$1" cannot cut the rest short; set -e makes
+// its failure the script's failure. Like debhelper's #DEBHELPER#, a line "#UPDS#" in the script
+// marks where they go; without it they run first, right after the #! line and the set -e line
+// that follows it (shell scripts only).
 func mergeScript(name, text string, snippets []string) ([]byte, error) {
 	if text == "" && len(snippets) == 0 {
 		return nil, nil
@@ -318,6 +319,10 @@ func mergeScript(name, text string, snippets []string) ([]byte, error) {
 	first, rest, _ := strings.Cut(text, "\n")
 	if !isShell(first) {
 		return nil, fmt.Errorf("%s: not a shell script: put a line #UPDS# where upds may add its own commands, or write it in sh", name)
+	}
+	if after, ok := strings.CutPrefix(rest, "set -e\n"); ok {
+		// After the script's set -e, so that a failing snippet fails the script.
+		first, rest = first+"\nset -e", after
 	}
 	return []byte(first + "\n" + body.String() + rest), nil
 }
