@@ -231,7 +231,7 @@ func (pl *Plan) writeData(ctx context.Context, w io.Writer) ([]byte, error) {
 	}
 	var md5sums bytes.Buffer
 	for i := range pl.items {
-		if it := &pl.items[i]; it.Type == TypeFile {
+		if it := &pl.items[i]; it.Type == TypeFile && !pl.isConffile(it.Path) {
 			fmt.Fprintf(&md5sums, "%x  %s\n", sums[i], it.Path[1:])
 		} else if it.Type == TypeHardlink { // its file comes first
 			fmt.Fprintf(&md5sums, "%x  %s\n", sums[index(pl.items, it.Target)], it.Path[1:])
