@@ -12,7 +12,7 @@ func newInspectCmd() *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
 		Use:               "inspect FILE.deb",
-		Short:             "Show a package's control fields, scripts, conffiles and files (dpkg-deb -I -c)",
+		Short:             "Show a package's control fields, scripts, conffiles, control files (triggers, debconf templates, shlibs, symbols) and files (dpkg-deb -I -c)",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeDebs,
 		RunE: func(c *cobra.Command, args []string) error {
