@@ -122,7 +122,7 @@ func (a *assembly) addDocs(s *Spec, entries []sourced, in Inputs, ver, maint str
 		{overrides, func() ([]byte, error) { return s.lintianOverrides(entries), nil }},
 	} {
 		if have[f.path] {
-			a.warnings = append(a.warnings, fmt.Sprintf("deb %s: the contents' %s replaces the one upds writes (docs = False leaves out all of them)", s.Name, f.path))
+			a.warnings = append(a.warnings, fmt.Sprintf("the contents' %s replaces the one upds writes (docs = False leaves out all of them)", f.path))
 			continue
 		}
 		data, err := f.make()

@@ -1,6 +1,8 @@
 package deb
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -83,6 +85,24 @@ func TestHardlinks(t *testing.T) {
 				t.Errorf("read %d hard links, want 2", links)
 			}
 		})
+	}
+}
+
+// TestHardlinksStoredOnce: a file of ten names is in the archive once.
+func TestHardlinksStoredOnce(t *testing.T) {
+	body := make([]byte, 1<<20)
+	rand.NewChaCha8([32]byte{1}).Read(body) // incompressible
+	p := samplePackage("upds-test-once", "none")
+	p.Entries = append(p.Entries, fileEntry("/usr/lib/once/0", string(body), 0o644))
+	for i := 1; i < 10; i++ {
+		p.Entries = append(p.Entries, Entry{Path: fmt.Sprintf("/usr/lib/once/%d", i), Type: TypeHardlink, Target: "/usr/lib/once/0"})
+	}
+	res, err := WriteFile(filepath.Join(t.TempDir(), "x.deb"), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Size > 1<<20+64<<10 || res.InstalledSize > 1024+64 {
+		t.Errorf("size %d, Installed-Size %d KiB: the file is counted more than once", res.Size, res.InstalledSize)
 	}
 }
 

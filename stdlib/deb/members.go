@@ -45,16 +45,24 @@ func (pl *Plan) prepareMembers() error {
 		size += kib(len(b))
 	}
 	pl.installed += size
-	given := strings.TrimSpace(p.Control.Get("Installed-Size"))
-	if given == "" {
-		return nil
+	if given := p.Control.Get("Installed-Size"); strings.TrimSpace(given) != "" {
+		n, err := parseInstalledSize(given)
+		if err != nil {
+			return fmt.Errorf("control: %w", err)
+		}
+		pl.installed = n
 	}
+	return nil
+}
+
+// parseInstalledSize reads a given Installed-Size: a whole number of KiB.
+func parseInstalledSize(given string) (int64, error) {
+	given = strings.TrimSpace(given)
 	n, err := strconv.ParseInt(given, 10, 64)
 	if err != nil || n < 0 || strings.HasPrefix(given, "+") {
-		return fmt.Errorf("control: Installed-Size %q: want a whole number of KiB, or no field (upds computes it as dpkg-gencontrol does)", given)
+		return 0, fmt.Errorf("Installed-Size %q: want a whole number of KiB, or no field (upds computes it as dpkg-gencontrol does)", given)
 	}
-	pl.installed = n
-	return nil
+	return n, nil
 }
 
 // member is where Package keeps the control file name: triggers, templates, shlibs or

@@ -54,6 +54,7 @@ func TestBindingErrors(t *testing.T) {
 		{`link("/x", "y", hard = True)`, `BUILD.star:2:5: link: target of a hard link: "y" is not absolute`},
 		{`deb("xx", templates = "Template: a\nType: x\n")`, `BUILD.star:2:4: deb xx: templates: template "a": want OWNER/NAME`},
 		{`deb("xx", config = "db_input\n")`, "BUILD.star:2:4: deb xx: config: the script must start with #!"},
+		{`deb("xx", fields = {"Installed-Size": "1 MiB"})`, `BUILD.star:2:4: deb xx: fields: Installed-Size "1 MiB": want a whole number of KiB`},
 		{`deb("xx", changelog = "nope")`, `BUILD.star:2:4: deb xx: changelog: "nope": no such file or directory in the project`},
 		{`directory("/x", mode = 0o70000)`, "BUILD.star:2:10: directory: mode: 28672 is not a file mode (0 to 0o7777)"},
 		{`directory("/x", mode = "0644")`, "BUILD.star:2:10: directory: mode: want an int such as 0o644, got string"},

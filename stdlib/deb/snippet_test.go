@@ -198,7 +198,7 @@ func TestGeneratedDocsWarning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(asm.warnings) != 1 || asm.warnings[0] != "deb app: the contents' /usr/share/doc/app/copyright replaces the one upds writes (docs = False leaves out all of them)" {
+	if len(asm.warnings) != 1 || asm.warnings[0] != "the contents' /usr/share/doc/app/copyright replaces the one upds writes (docs = False leaves out all of them)" {
 		t.Errorf("warnings %q", asm.warnings)
 	}
 }

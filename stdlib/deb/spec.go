@@ -286,6 +286,13 @@ func (s *Spec) Check(project interp.Project, fsys afero.Fs) error {
 	if err := s.checkContents(fsys); err != nil {
 		return err
 	}
+	for k, v := range s.Fields {
+		if strings.EqualFold(k, "Installed-Size") {
+			if _, err := parseInstalledSize(v); err != nil {
+				return s.errorf("fields: %v", err)
+			}
+		}
+	}
 	if err := s.checkOwners(); err != nil {
 		return err
 	}
