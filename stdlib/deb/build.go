@@ -27,9 +27,6 @@ func (t *Target) Build(a *interp.Action) error {
 	}
 	in := Inputs{Project: h.Project, FS: h.FS, Root: h.Root, MTime: mtime}
 	asm, err := t.spec.assemble(in)
-	if err == nil {
-		err = t.checkProject(in, asm, a.Log)
-	}
 	if err != nil {
 		return t.usageError(err)
 	}
@@ -41,6 +38,9 @@ func (t *Target) Build(a *interp.Action) error {
 	pl, err := Prepare(asm.pkg)
 	if err != nil {
 		return t.usageError(t.spec.errorf("%v", err))
+	}
+	if err := t.checkProject(in, asm, a.Log); err != nil {
+		return t.usageError(err)
 	}
 	dst := filepath.Join(h.OutDir(), Filename(asm.pkg.Control))
 	a.Cached, err = h.Cache.Build("deb", key, dst, func(tmp string) error {
