@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -106,13 +108,8 @@ func writeRebuild(t *testing.T, orig, dir string) {
 		}
 	}
 	if len(fields) > 0 {
-		keys := make([]string, 0, len(fields))
-		for k := range fields {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
 		b.WriteString("    fields = {")
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(fields)) {
 			fmt.Fprintf(&b, "%s: %s, ", q(k), q(fields[k]))
 		}
 		b.WriteString("},\n")
@@ -174,12 +171,7 @@ func rebuildContents(t *testing.T, info *deb.Info, root string) string {
 		sort.Strings(exclude)
 		fmt.Fprintf(&b, "        tree(%s, %s, exclude = [%s]),\n", q("pkg"+dest), q(dest), strings.Join(exclude, ", "))
 	}
-	paths := make([]string, 0, len(special))
-	for p := range special {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
-	for _, p := range paths {
+	for _, p := range slices.Sorted(maps.Keys(special)) {
 		f := special[p]
 		if f.Type == deb.TypeDir {
 			for _, g := range info.Files {
@@ -266,8 +258,8 @@ func compareDebs(t *testing.T, orig, rebuilt string) {
 			t.Errorf("control member %s differs (%d bytes, rebuilt %d)", name, len(want), len(bm[name]))
 		}
 	}
-	if fmt.Sprint(keys(am)) != fmt.Sprint(keys(bm)) {
-		t.Errorf("control members %v, rebuilt %v", keys(am), keys(bm))
+	if an, bn := slices.Sorted(maps.Keys(am)), slices.Sorted(maps.Keys(bm)); !slices.Equal(an, bn) {
+		t.Errorf("control members %v, rebuilt %v", an, bn)
 	}
 }
 
@@ -292,14 +284,5 @@ func controlMembers(t *testing.T, p string) map[string][]byte {
 		}
 		out[e.Name()] = b
 	}
-	return out
-}
-
-func keys(m map[string][]byte) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }
