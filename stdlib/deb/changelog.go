@@ -46,8 +46,8 @@ func (s *Spec) changelog(fsys afero.Fs, ver, maint string, mtime time.Time) ([]b
 }
 
 // convertChangelog returns the changelog for ver from the file data (named file): Debian's
-// format as it is, a NEWS list converted; either with an entry for ver dated mtime first
-// when it has none.
+// format as it is, a NEWS list converted; either from the entry of ver on, after one made up and
+// dated mtime when it has none (see currentEntry).
 func convertChangelog(data []byte, name, ver, maint, file string, mtime time.Time) ([]byte, error) {
 	debian := clHeader.Match(bytes.TrimLeft(firstLine(data), "\n"))
 	var entries []clEntry
@@ -60,37 +60,42 @@ func convertChangelog(data []byte, name, ver, maint, file string, mtime time.Tim
 	if err != nil {
 		return nil, err
 	}
-	top, err := currentEntry(entries, ver, debian)
+	cur, older, err := currentEntry(entries, ver, debian)
 	if err != nil {
 		return nil, err
 	}
+	made := clEntry{version: ver, date: mtime, lines: []string{fmt.Sprintf("  * Built with upds: %s has no entry for this version.", file)}}
 	var out bytes.Buffer
-	switch {
-	case debian && top < 0:
-		e := clEntry{version: ver, date: mtime, lines: []string{fmt.Sprintf("  * Built with upds: %s has no entry for this version.", file)}}
-		out.Write(e.text(entries[0].source, strings.Fields(entries[0].dists)[0], maint))
-		out.WriteString("\n")
-		fallthrough
-	case debian:
-		out.Write(data)
+	if debian {
+		from := len(entries)
+		if cur >= 0 {
+			from = cur
+		} else {
+			out.Write(made.text(entries[0].source, strings.Fields(entries[0].dists)[0], maint))
+			from = older
+		}
+		if from < len(entries) {
+			if cur < 0 {
+				out.WriteString("\n")
+			}
+			lines := strings.SplitAfter(string(data), "\n")
+			out.WriteString(strings.Join(lines[entries[from].line-1:], ""))
+		}
 		return out.Bytes(), nil
 	}
-	if top < 0 {
-		entries = append([]clEntry{{version: ver, lines: []string{fmt.Sprintf("  * Built with upds: %s has no entry for this version.", file)}}}, entries...)
-		top = 0
+	if cur >= 0 {
+		made = entries[cur]
+		made.version = ver
+		if !made.dated {
+			made.date = mtime
+		}
 	}
-	for i, e := range entries[top:] {
-		if i == 0 {
-			e.version = ver
-			if !e.dated {
-				e.date = mtime
-			}
-		} else if !e.dated {
+	out.Write(made.text(name, "unstable", maint))
+	for _, e := range entries[older:] {
+		if !e.dated {
 			return nil, fmt.Errorf("line %d: %s has no date: write it after the version, e.g. \"## %s (2024-05-01)\" (only the entry of the version being built may go without)", e.line, e.version, e.version)
 		}
-		if i > 0 {
-			out.WriteString("\n")
-		}
+		out.WriteString("\n")
 		out.Write(e.text(name, "unstable", maint))
 	}
 	return out.Bytes(), nil
@@ -104,21 +109,22 @@ func firstLine(data []byte) []byte {
 	return data
 }
 
-// currentEntry finds the entry of ver among entries (newest first): its index, or -1 when
-// every versioned entry is older (then one is made). An entry newer than ver is an error. In a
-// NEWS list, an entry without a version ("Unreleased") is ver's when ver has none of its own,
-// and a heading without a Debian revision stands for every revision of its version.
-func currentEntry(entries []clEntry, ver string, debian bool) (int, error) {
+// currentEntry finds the entry of ver among entries (newest first): cur is its index, or -1
+// when the file has none (then one is made), and older the index of the first entry older than
+// ver. Entries newer than ver are left out: the package of an older version (a virtualenv
+// package that keeps its version while only the code changes) has the history up to its own.
+// In a NEWS list, an "Unreleased" entry at the top is ver's when ver has none of its own and no
+// entry is newer, and a heading without a Debian revision stands for every revision of its
+// version.
+func currentEntry(entries []clEntry, ver string, debian bool) (cur, older int, err error) {
 	want, err := version.Parse(ver)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	unreleased := -1
+	unreleased, newer := -1, false
 	for i, e := range entries {
 		if e.version == "" {
-			if unreleased < 0 && i == 0 {
-				unreleased = i
-			}
+			unreleased = i // checkNews allows it at the top only
 			continue
 		}
 		v, _ := version.Parse(e.version) // the parsers checked it
@@ -127,14 +133,21 @@ func currentEntry(entries []clEntry, ver string, debian bool) (int, error) {
 			cmpTo = version.Version{Epoch: v.Epoch, Upstream: want.Upstream}
 		}
 		switch c := version.Compare(v, cmpTo); {
-		case c == 0:
-			return i, nil
 		case c > 0:
-			return 0, fmt.Errorf("line %d: its newest entry is %s, newer than the version being built (%s): bump the version first, or remove the entry", e.line, e.version, ver)
+			newer = true
+		case c == 0:
+			return i, i + 1, nil
+		default:
+			if newer {
+				unreleased = -1
+			}
+			return unreleased, i, nil
 		}
-		return unreleased, nil
 	}
-	return unreleased, nil
+	if newer {
+		unreleased = -1
+	}
+	return unreleased, len(entries), nil
 }
 
 // text is the entry in Debian's format.

@@ -133,13 +133,36 @@ func TestChangelogDebian(t *testing.T) {
 	if got := strings.Join(parsechangelog(t, out), " "); got != "1.2.1-1 1.2.0-1 1.1.0-1" {
 		t.Errorf("versions %s", got)
 	}
+	// An older version (a package that keeps its version): the entries newer than it are left out.
+	for ver, want := range map[string]string{"1.1.0-1": "1.1.0-1", "1.0-1": "1.0-1"} {
+		out, err := convertChangelog([]byte(testDebianChangelog), "hello", ver, "X <x@example.com>", "changelog", testBuilt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(parsechangelog(t, out), " "); got != want {
+			t.Errorf("%s: versions %s, want %s:\n%s", ver, got, want, out)
+		}
+	}
+}
+
+// TestChangelogOlderVersion: a NEWS list for an older version has the entries up to it; its
+// Unreleased section belongs to the newest version.
+func TestChangelogOlderVersion(t *testing.T) {
+	need(t, "dpkg-parsechangelog")
+	for ver, want := range map[string]string{"1.1.0": "1.1.0", "1.1.5": "1.1.5 1.1.0", "0.9": "0.9"} {
+		out, err := convertChangelog([]byte(testNews), "hello", ver, "Ops <ops@example.com>", "CHANGELOG.md", testBuilt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(parsechangelog(t, out), " "); got != want || strings.Contains(string(out), "upcoming") {
+			t.Errorf("%s: versions %s, want %s:\n%s", ver, got, want, out)
+		}
+	}
 }
 
 func TestChangelogErrors(t *testing.T) {
 	deb := testDebianChangelog
 	for _, tc := range []struct{ name, ver, text, want string }{
-		{"debian newer", "1.1.0-1", deb, "line 1: its newest entry is 1.2.0-1, newer than the version being built (1.1.0-1)"},
-		{"news newer", "1.1.0", testNews, "line 8: its newest entry is 1.2.0, newer than the version being built (1.1.0)"},
 		{"bad header", "1.2.0-1", strings.Replace(deb, "hello (1.1.0-1) unstable;", "hello 1.1.0-1 unstable;", 1), `line 8: "hello 1.1.0-1 unstable; urgency=medium": want the first line of an entry`},
 		{"bad version", "1.2.0-1", strings.Replace(deb, "(1.1.0-1)", "(1.1.0-)", 1), `line 8: version "1.1.0-" has bad syntax`},
 		{"no urgency", "1.2.0-1", strings.Replace(deb, "bookworm; urgency=low", "bookworm; x=y", 1), "line 1: no urgency"},
@@ -188,8 +211,9 @@ func TestChangelogInPackage(t *testing.T) {
 			t.Errorf("%s: %q, want %q...", tc.path, got, tc.want)
 		}
 	}
-	s := Spec{Name: "app", Version: "0.9", Compression: "gzip", Docs: true, Changelog: "CHANGELOG.md"}
-	if _, err := s.Plan(specInputs(fsys)); err == nil || !strings.HasPrefix(err.Error(), "deb app: changelog: CHANGELOG.md: line 8: its newest entry is 1.2.0") {
-		t.Errorf("older version: %v", err)
+	s := Spec{Name: "app", Version: "1.2.0", Compression: "gzip", Docs: true, Changelog: "CHANGELOG.md"}
+	must(t, afero.WriteFile(fsys, "CHANGELOG.md", []byte("## 1.2.0 (2024-05-01)\n- a\n## 1.1.0\n- b\n"), 0o644))
+	if _, err := s.Plan(specInputs(fsys)); err == nil || !strings.HasPrefix(err.Error(), "deb app: changelog: CHANGELOG.md: line 3: 1.1.0 has no date") {
+		t.Errorf("undated older entry: %v", err)
 	}
 }
