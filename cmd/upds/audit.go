@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -86,7 +87,7 @@ func readRepoIndex(ctx context.Context, source, keyFile, suite string) (*repo.In
 	defer cancel()
 	ix, err := repo.ReadIndex(ctx, source, repo.IndexOptions{Key: key, Suite: suite})
 	if err != nil {
-		if strings.Contains(err.Error(), "verify") {
+		if errors.Is(err, repo.ErrVerify) {
 			k := keyFile
 			if k == "" {
 				k = "the repository's public/key.asc"

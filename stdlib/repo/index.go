@@ -62,6 +62,8 @@ const maxIndexSize = 1 << 30
 // directory that holds dists/), a repository directory (DIR, its public/ is read), or a
 // directory holding dists/ itself. InRelease must be signed by opt.Key and not expired
 // (Valid-Until), and every Packages file must match the size and SHA256 that Release lists.
+// An InRelease that does not verify (or no key to verify it) is an ErrVerify, an expired
+// one an ErrExpired.
 func ReadIndex(ctx context.Context, source string, opt IndexOptions) (*Index, error) {
 	suite := opt.Suite
 	if suite == "" {
@@ -73,7 +75,7 @@ func ReadIndex(ctx context.Context, source string, opt IndexOptions) (*Index, er
 	}
 	defer closeFn()
 	if len(key) == 0 {
-		return nil, fmt.Errorf("read index %s: no public key given to verify InRelease", source)
+		return nil, withKind(ErrVerify, fmt.Errorf("read index %s: no public key given to verify InRelease", source))
 	}
 	in, err := fetch("dists/" + suite + "/InRelease")
 	if err != nil {
@@ -97,7 +99,7 @@ func ReadIndex(ctx context.Context, source string, opt IndexOptions) (*Index, er
 			return nil, fmt.Errorf("read index %s: Valid-Until: %w", source, err)
 		}
 		if now.After(t) {
-			return nil, fmt.Errorf("read index %s: Release expired at %s (the repository must be published again)", source, vu)
+			return nil, withKind(ErrExpired, fmt.Errorf("read index %s: Release expired at %s (the repository must be published again)", source, vu))
 		}
 	}
 	sums := map[string]fileSum{}

@@ -100,12 +100,12 @@ func (c Config) paragraph() control.Paragraph {
 	return p
 }
 
-// ReadConfig reads DIR/repo.conf.
+// ReadConfig reads DIR/repo.conf. Without one, dir is not a repository: ErrNotRepository.
 func ReadConfig(dir string) (Config, error) {
 	data, err := os.ReadFile(filepath.Join(dir, ConfigFile))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return Config{}, fmt.Errorf("%s is not a repository (no %s; run upds repo init)", dir, ConfigFile)
+			return Config{}, withKind(ErrNotRepository, fmt.Errorf("%s is not a repository (no %s; run upds repo init)", dir, ConfigFile))
 		}
 		return Config{}, err
 	}
@@ -150,7 +150,8 @@ type InitOptions struct {
 // Init creates a repository in dir (which may exist but must not already hold a
 // repository): incoming/, public/ (dists/, pool/, key.asc), rejected/, private/ (0700)
 // with an ed25519 signing key (0600), and repo.conf. It then publishes the empty
-// repository so that apt can already use it.
+// repository so that apt can already use it. Where a repository is (repo.conf, a key or
+// public/dists exists) it refuses with ErrExists.
 func Init(dir string, opt InitOptions) error {
 	c := DefaultConfig()
 	o := opt.Config
@@ -180,7 +181,7 @@ func Init(dir string, opt InitOptions) error {
 	}
 	for _, p := range []string{ConfigFile, KeyFile, PublicKeyFile, PublicDir + "/dists"} {
 		if _, err := os.Lstat(filepath.Join(dir, p)); err == nil {
-			return fmt.Errorf("repo init: %s already exists; refusing to overwrite a repository", filepath.Join(dir, p))
+			return withKind(ErrExists, fmt.Errorf("repo init: %s already exists; refusing to overwrite a repository", filepath.Join(dir, p)))
 		}
 	}
 	var priv, pub []byte

@@ -3,6 +3,7 @@ package repo
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"maps"
 	"net/http"
@@ -48,7 +49,7 @@ func TestInit(t *testing.T) {
 	if !bytes.Contains(key, []byte("PGP PRIVATE KEY BLOCK")) || !bytes.Contains(pub, []byte("PGP PUBLIC KEY BLOCK")) || bytes.Contains(pub, []byte("PRIVATE")) {
 		t.Error("key files do not hold the expected armored keys")
 	}
-	if err := Init(dir, InitOptions{}); err == nil || !strings.Contains(err.Error(), "refusing") {
+	if err := Init(dir, InitOptions{}); !errors.Is(err, ErrExists) || !strings.Contains(err.Error(), "refusing") {
 		t.Errorf("second Init: %v", err)
 	}
 
@@ -65,6 +66,10 @@ func TestInit(t *testing.T) {
 	}
 	if err := Init(filepath.Join(t.TempDir(), "r"), InitOptions{Config: Config{Architectures: []string{"amd64", "../x"}}}); err == nil {
 		t.Error("bad architecture accepted")
+	}
+	empty := t.TempDir()
+	if _, err := Publish(empty, PublishOptions{}); !errors.Is(err, ErrNotRepository) || err.Error() != empty+" is not a repository (no repo.conf; run upds repo init)" {
+		t.Errorf("Publish of a directory without repo.conf: %v", err)
 	}
 }
 
@@ -192,10 +197,13 @@ func TestPublishApt(t *testing.T) {
 		}
 	}
 	other := newRepo(t, InitOptions{})
-	if _, err := ReadIndex(context.Background(), srv.URL, IndexOptions{Key: mustRead(t, filepath.Join(other, PublicKeyFile))}); err == nil {
-		t.Error("ReadIndex accepted a Release signed by another key")
+	if _, err := ReadIndex(context.Background(), srv.URL, IndexOptions{Key: mustRead(t, filepath.Join(other, PublicKeyFile))}); !errors.Is(err, ErrVerify) {
+		t.Errorf("ReadIndex of a Release signed by another key: %v", err)
 	}
-	if _, err := ReadIndex(context.Background(), dir, IndexOptions{Now: time.Now().Add(8 * 24 * time.Hour)}); err == nil || !strings.Contains(err.Error(), "expired") {
+	if _, err := ReadIndex(context.Background(), srv.URL, IndexOptions{}); !errors.Is(err, ErrVerify) {
+		t.Errorf("ReadIndex of a URL without a key: %v", err)
+	}
+	if _, err := ReadIndex(context.Background(), dir, IndexOptions{Now: time.Now().Add(8 * 24 * time.Hour)}); !errors.Is(err, ErrExpired) || errors.Is(err, ErrVerify) || !strings.Contains(err.Error(), "expired") {
 		t.Errorf("ReadIndex after Valid-Until: %v", err)
 	}
 
@@ -512,15 +520,18 @@ func TestVerifyInRelease(t *testing.T) {
 		t.Error(err)
 	}
 	tampered := bytes.Replace(in, []byte("Suite: stable"), []byte("Suite: stab1e"), 1)
-	if _, err := VerifyInRelease(tampered, key); err == nil {
-		t.Error("tampered InRelease verified")
+	if _, err := VerifyInRelease(tampered, key); !errors.Is(err, ErrVerify) {
+		t.Errorf("tampered InRelease: %v", err)
 	}
 	other := newRepo(t, InitOptions{})
-	if _, err := VerifyInRelease(in, mustRead(t, filepath.Join(other, PublicKeyFile))); err == nil {
-		t.Error("InRelease verified with another repository's key")
+	if _, err := VerifyInRelease(in, mustRead(t, filepath.Join(other, PublicKeyFile))); !errors.Is(err, ErrVerify) {
+		t.Errorf("InRelease with another repository's key: %v", err)
 	}
-	if _, err := VerifyInRelease([]byte("Origin: x\n"), key); err == nil {
-		t.Error("unsigned text verified")
+	if _, err := VerifyInRelease([]byte("Origin: x\n"), key); !errors.Is(err, ErrVerify) {
+		t.Errorf("unsigned text: %v", err)
+	}
+	if err := VerifyDetached([]byte("Origin: x\n"), mustRead(t, filepath.Join(dir, "public/dists/stable/Release.gpg")), key); !errors.Is(err, ErrVerify) {
+		t.Errorf("Release.gpg of other text: %v", err)
 	}
 }
 
