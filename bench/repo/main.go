@@ -10,6 +10,7 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"crypto/md5"
 	"fmt"
 	"os"
@@ -49,7 +50,7 @@ func main() {
 			defer pprof.StopCPUProfile()
 		}
 		var rep *repo.PublishReport
-		rep, err = repo.Publish(os.Args[2], repo.PublishOptions{})
+		rep, err = repo.Publish(context.Background(), os.Args[2], repo.PublishOptions{})
 		if err == nil {
 			fmt.Fprintf(os.Stderr, "added %d, rejected %d, %d packages, %v\n", len(rep.Added), len(rep.Rejected), rep.Packages, rep.Duration.Round(time.Millisecond))
 		}

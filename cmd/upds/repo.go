@@ -66,7 +66,7 @@ func newRepoInitCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if _, err := repo.Publish(args[0], popt); err != nil {
+			if _, err := repo.Publish(c.Context(), args[0], popt); err != nil {
 				return err
 			}
 			fmt.Printf("repository created in %s\n  uploads go to  %s/incoming/\n  serve          %s/public/ (upds repo serve %s, or any web server)\n  clients trust  %s/public/key.asc\n  servers run    curl -fsSL URL/setup.sh | sudo sh -s -- ROLE\n",
@@ -137,7 +137,7 @@ atomically (by-hash keeps the previous generation reachable). Exit 1 if anything
 			if err != nil {
 				return err
 			}
-			rep, err := repo.Publish(args[0], opt)
+			rep, err := repo.Publish(c.Context(), args[0], opt)
 			if err != nil {
 				return err
 			}

@@ -4,6 +4,7 @@ package repo
 // rejected/.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,12 +12,12 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 
+	"github.com/upds/upds/interp/parallel"
 	"github.com/upds/upds/stdlib/deb/control"
 	"github.com/upds/upds/stdlib/version"
 )
@@ -98,146 +99,156 @@ type candidate struct {
 	file  string // name in incoming/
 	ctl   control.Paragraph
 	rel   string // pool path
-	err   error
+	err   error  // why it is refused
 	entry *poolEntry
 	mode  os.FileMode
 }
 
-// stream runs produce(0..n-1) on GOMAXPROCS workers and hands every result to consume,
-// in the calling goroutine, as soon as it is ready. After consume fails, the remaining
-// results are dropped and its error returned.
-func stream[T any](n int, produce func(i int) T, consume func(T) error) error {
-	out := make(chan T, 64)
-	idx := make(chan int)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range idx {
-				out <- produce(i)
-			}
-		}()
+// verdict is what becomes of an upload.
+type verdict int
+
+const (
+	accepted  verdict = iota // moved into the pool
+	unchanged                // identical to its pool file: removed from incoming/
+	rejected                 // moved to rejected/ with FILE.reason
+)
+
+// incoming validates uploads and moves them to the pool or to rejected/. Uploads are read
+// on every core and each is moved as soon as it is read (mkdir and rename cost as much as
+// reading a tiny package). The dirty marker is set before the first change to the pool.
+// When ctx ends, the uploads not yet moved stay in incoming/; those moved are synced.
+func (p *publisher) incoming(ctx context.Context) error {
+	inc := filepath.Join(p.dir, IncomingDir)
+	files, err := uploads(inc)
+	if err != nil {
+		return err
 	}
-	go func() {
-		defer close(idx)
-		for i := range n {
-			select {
-			case idx <- i:
-			case <-stop:
-				return
-			}
+	var bufs sync.Pool
+	err = parallel.ForEach(ctx, len(files), 0, func(ctx context.Context, i int) error {
+		c := p.inspect(inc, files[i], &bufs)
+		if err := ctx.Err(); err != nil {
+			return err
 		}
-	}()
-	go func() { wg.Wait(); close(out) }()
-	var err error
-	for v := range out {
-		if err == nil {
-			if err = consume(v); err != nil {
-				close(stop)
-			}
-		}
+		return p.settle(inc, c)
+	})
+	sort.Strings(p.rep.Added)
+	sort.Strings(p.rep.Unchanged)
+	sort.Slice(p.rep.Rejected, func(i, j int) bool { return p.rep.Rejected[i].File < p.rep.Rejected[j].File })
+	if err != nil && ctx.Err() == nil {
+		return err
+	}
+	if serr := p.syncAdded(); serr != nil {
+		return serr
 	}
 	return err
 }
 
-// processIncoming validates uploads and moves them to the pool or to rejected/.
-// It calls markDirty before the first change to the pool.
-func processIncoming(dir string, cfg Config, entries map[string]*poolEntry, broken map[string]bool, rep *PublishReport, markDirty func() error) error {
-	inc := filepath.Join(dir, IncomingDir)
+// uploads lists the finished uploads in inc, sorted.
+func uploads(inc string) ([]string, error) {
 	ents, err := os.ReadDir(inc)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", inc, err)
+		return nil, fmt.Errorf("read %s: %w", inc, err)
 	}
 	var files []string
 	for _, e := range ents {
 		if e.Type().IsRegular() && uploadName(e.Name()) {
 			files = append(files, e.Name())
 		} else if e.Type()&fs.ModeSymlink != 0 && uploadName(e.Name()) {
-			files = append(files, e.Name()) // rejected below: uploads must be regular files
+			files = append(files, e.Name()) // rejected: uploads must be regular files
 		}
 	}
 	sort.Strings(files)
-	pub := filepath.Join(dir, PublicDir)
-	var bufs sync.Pool
-	// Uploads are read on every core while this goroutine moves the finished ones
-	// (mkdir and rename cost as much as reading a tiny package).
-	err = stream(len(files), func(i int) *candidate {
-		c := &candidate{file: files[i]}
-		abs := filepath.Join(inc, c.file)
-		if !strings.HasSuffix(c.file, ".deb") {
-			c.err = errors.New("not a .deb file (name must end in .deb)")
-			return c
-		}
-		info, fi, err := readDeb(abs, true, &bufs)
-		if err != nil {
-			c.err = fmt.Errorf("not a valid .deb: %w", err)
-			return c
-		}
-		c.mode = fi.Mode()
-		c.ctl = info.Control
-		if c.err = checkControl(c.ctl, cfg); c.err != nil {
-			return c
-		}
-		name, ver, arch := c.ctl.Get("Package"), c.ctl.Get("Version"), c.ctl.Get("Architecture")
-		if !fileNameMatches(c.file, name, ver, arch) {
-			c.err = fmt.Errorf("file name does not match its control fields (Package %s, Version %s, Architecture %s): expected %s",
-				name, ver, arch, debFileName(name, ver, arch))
-			return c
-		}
-		c.rel = path.Join(poolDir(cfg.Component, sourceName(c.ctl)), debFileName(name, ver, arch))
-		c.entry, c.err = makeEntry(c.rel, info, fi)
+	return files, nil
+}
+
+// inspect reads and validates the upload inc/file; c.err says why it is refused.
+func (p *publisher) inspect(inc, file string, bufs *sync.Pool) *candidate {
+	c := &candidate{file: file}
+	if !strings.HasSuffix(c.file, ".deb") {
+		c.err = errors.New("not a .deb file (name must end in .deb)")
 		return c
-	}, func(c *candidate) error {
-		abs := filepath.Join(inc, c.file)
-		if c.err == nil {
-			if old, ok := entries[c.rel]; ok {
-				if old.SHA256 == c.entry.SHA256 {
-					if err := os.Remove(abs); err != nil {
-						return err
-					}
-					rep.Unchanged = append(rep.Unchanged, c.file)
-					return nil
-				}
-				c.err = fmt.Errorf("the pool already has %s with different content (sha256 %s); upload a new version instead",
-					c.rel, old.SHA256)
-			} else if broken[c.rel] {
-				c.err = fmt.Errorf("the pool already has an unreadable or unindexed %s; remove it first", c.rel)
+	}
+	info, fi, err := readDeb(filepath.Join(inc, c.file), true, bufs)
+	if err != nil {
+		c.err = fmt.Errorf("not a valid .deb: %w", err)
+		return c
+	}
+	c.mode = fi.Mode()
+	c.ctl = info.Control
+	if c.err = checkControl(c.ctl, p.cfg); c.err != nil {
+		return c
+	}
+	name, ver, arch := c.ctl.Get("Package"), c.ctl.Get("Version"), c.ctl.Get("Architecture")
+	if !fileNameMatches(c.file, name, ver, arch) {
+		c.err = fmt.Errorf("file name does not match its control fields (Package %s, Version %s, Architecture %s): expected %s",
+			name, ver, arch, debFileName(name, ver, arch))
+		return c
+	}
+	c.rel = path.Join(poolDir(p.cfg.Component, sourceName(c.ctl)), debFileName(name, ver, arch))
+	c.entry, c.err = makeEntry(c.rel, info, fi)
+	return c
+}
+
+// decide says what becomes of an inspected upload and records it: an accepted upload's
+// entry is in the pool from now on, so that a second upload of the same pool path is
+// compared with it. The dirty marker is set before the first upload is accepted.
+func (p *publisher) decide(c *candidate) (verdict, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c.err == nil {
+		if old, ok := p.entries[c.rel]; ok {
+			if old.SHA256 == c.entry.SHA256 {
+				p.rep.Unchanged = append(p.rep.Unchanged, c.file)
+				return unchanged, nil
 			}
+			c.err = fmt.Errorf("the pool already has %s with different content (sha256 %s); upload a new version instead",
+				c.rel, old.SHA256)
+		} else if p.broken[c.rel] {
+			c.err = fmt.Errorf("the pool already has an unreadable or unindexed %s; remove it first", c.rel)
 		}
-		if c.err != nil {
-			reason := strings.Join(strings.Fields(c.err.Error()), " ")
-			if err := reject(dir, c.file, reason); err != nil {
-				return err
-			}
-			rep.Rejected = append(rep.Rejected, Rejection{File: c.file, Reason: reason})
-			return nil
-		}
-		dst := filepath.Join(pub, filepath.FromSlash(c.rel))
-		if err := markDirty(); err != nil {
+	}
+	if c.err != nil {
+		p.rep.Rejected = append(p.rep.Rejected, Rejection{File: c.file, Reason: reason(c.err)})
+		return rejected, nil
+	}
+	if err := p.dirty.mark(); err != nil {
+		return 0, err
+	}
+	p.entries[c.rel] = c.entry
+	p.rep.Added = append(p.rep.Added, c.rel)
+	return accepted, nil
+}
+
+// reason is an error as one line.
+func reason(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
+
+// settle moves an inspected upload where decide says it goes.
+func (p *publisher) settle(inc string, c *candidate) error {
+	abs := filepath.Join(inc, c.file)
+	v, err := p.decide(c)
+	if err != nil {
+		return err
+	}
+	switch v {
+	case unchanged:
+		return os.Remove(abs)
+	case rejected:
+		return reject(p.dir, c.file, reason(c.err))
+	}
+	dst := filepath.Join(p.pub, filepath.FromSlash(c.rel))
+	if err := mkdirs(filepath.Dir(dst)); err != nil {
+		return err
+	}
+	if c.mode.Perm() != 0o644 {
+		if err := os.Chmod(abs, 0o644); err != nil {
 			return err
 		}
-		if err := mkdirs(filepath.Dir(dst)); err != nil {
-			return err
-		}
-		if c.mode.Perm() != 0o644 {
-			if err := os.Chmod(abs, 0o644); err != nil {
-				return err
-			}
-		}
-		// rename keeps the mtime that makeEntry recorded.
-		if err := os.Rename(abs, dst); err != nil {
-			return fmt.Errorf("move %s into the pool: %w", c.file, err)
-		}
-		entries[c.rel] = c.entry
-		rep.Added = append(rep.Added, c.rel)
-		return nil
-	})
-	sort.Strings(rep.Added)
-	sort.Strings(rep.Unchanged)
-	sort.Slice(rep.Rejected, func(i, j int) bool { return rep.Rejected[i].File < rep.Rejected[j].File })
-	return err
+	}
+	// rename keeps the mtime that makeEntry recorded.
+	if err := os.Rename(abs, dst); err != nil {
+		return fmt.Errorf("move %s into the pool: %w", c.file, err)
+	}
+	return nil
 }
 
 // mkdirs is os.MkdirAll that tries the common case (only the last element is

@@ -49,7 +49,7 @@ func builtinPublish(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	if err != nil {
 		return nil, fmt.Errorf("publish: %v", err)
 	}
-	rep, err := Publish(dir, opt)
+	rep, err := Publish(run.Ctx, dir, opt)
 	if err != nil {
 		return nil, fmt.Errorf("publish: %v", err)
 	}

@@ -5,6 +5,7 @@ package repo
 
 import (
 	"bytes"
+	"context"
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
+	"github.com/upds/upds/interp/parallel"
 )
 
 // indexDirs returns, for each configured architecture, the directory of its index
@@ -71,7 +73,8 @@ func writeIndexes(pub string, cfg Config, live []*poolEntry, st *state, now time
 	if grace <= 0 {
 		grace = 10 * time.Minute
 	}
-	res := parallel(len(dirs), func(i int) (*indexState, error) {
+	// Past the point of no return: not cancelled.
+	res, err := parallel.Map(context.Background(), len(dirs), 0, func(_ context.Context, i int) (*indexState, error) {
 		d, l := dirs[i], lists[i]
 		abs := filepath.Join(dists, filepath.FromSlash(d))
 		key := listKey(l)
@@ -81,11 +84,11 @@ func writeIndexes(pub string, cfg Config, live []*poolEntry, st *state, now time
 		}
 		return writeIndex(abs, d, cfg, l, key, prev, now, keepGens, grace)
 	})
-	for i, r := range res {
-		if r.err != nil {
-			return r.err
-		}
-		st.Indexes[dirs[i]] = r.v
+	if err != nil {
+		return err
+	}
+	for i, s := range res {
+		st.Indexes[dirs[i]] = s
 	}
 	// Forget architectures no longer configured.
 	for d := range st.Indexes {

@@ -5,13 +5,14 @@ package repo
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/upds/upds/interp/parallel"
 	"github.com/upds/upds/stdlib/deb"
 	"github.com/upds/upds/stdlib/deb/control"
 	"github.com/upds/upds/stdlib/version"
@@ -103,13 +105,64 @@ func makeEntry(rel string, info *deb.Info, fi os.FileInfo) (*poolEntry, error) {
 	return e, nil
 }
 
+// loadPool learns what the pool holds from the index cache, which only Publish changes
+// (under the lock). The pool is walked instead (cached entries reused when size and mtime
+// match) when asked to, when the cache is missing, or when a publish was interrupted
+// between changing the pool and saving the cache (the dirty marker).
+func (p *publisher) loadPool(ctx context.Context) error {
+	p.cache = loadCache(p.dir)
+	_, err := os.Lstat(p.dirty.path)
+	p.dirty.set = err == nil
+	if p.opt.Rescan || !p.cache.ok || p.dirty.set {
+		p.entries, p.broken, err = scanPool(ctx, p.pub, p.cache.entries)
+		return err
+	}
+	p.entries, p.broken = maps.Clone(p.cache.entries), map[string]bool{}
+	return nil
+}
+
 // scanPool lists the .deb files under public/pool, reusing cached entries whose
 // size and mtime still match and reading the others.
 // Unreadable pool files are left out of the index and returned in broken.
-func scanPool(pub string, cache map[string]*poolEntry) (entries map[string]*poolEntry, broken map[string]bool, err error) {
-	entries = make(map[string]*poolEntry, len(cache))
+func scanPool(ctx context.Context, pub string, cache map[string]*poolEntry) (entries map[string]*poolEntry, broken map[string]bool, err error) {
+	entries, todo, err := walkPool(ctx, pub, cache)
+	if err != nil {
+		return nil, nil, fmt.Errorf("scan pool: %w", err)
+	}
+	type scanned struct {
+		e   *poolEntry
+		err error
+	}
+	var bufs sync.Pool
+	results, err := parallel.Map(ctx, len(todo), 0, func(ctx context.Context, i int) (scanned, error) {
+		abs := filepath.Join(pub, filepath.FromSlash(todo[i]))
+		info, fi, err := readDeb(abs, false, &bufs)
+		if err != nil {
+			return scanned{err: fmt.Errorf("pool file %s: %w", todo[i], err)}, nil
+		}
+		e, err := makeEntry(todo[i], info, fi)
+		return scanned{e, err}, nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("scan pool: %w", err)
+	}
 	broken = map[string]bool{}
-	var todo []string
+	for i, r := range results {
+		if r.err != nil {
+			// A broken pool file is left out of the index rather than failing every publish.
+			fmt.Fprintf(os.Stderr, "upds repo: skipping %s\n", r.err)
+			broken[todo[i]] = true
+			continue
+		}
+		entries[todo[i]] = r.e
+	}
+	return entries, broken, nil
+}
+
+// walkPool returns the cached entries of the .deb files under public/pool whose size and
+// mtime still match, and the pool paths of the others, to be read.
+func walkPool(ctx context.Context, pub string, cache map[string]*poolEntry) (entries map[string]*poolEntry, todo []string, err error) {
+	entries = make(map[string]*poolEntry, len(cache))
 	root := filepath.Join(pub, "pool")
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -118,7 +171,10 @@ func scanPool(pub string, cache map[string]*poolEntry) (entries map[string]*pool
 			}
 			return err
 		}
-		if d.IsDir() || !strings.HasSuffix(d.Name(), ".deb") || strings.HasPrefix(d.Name(), ".") {
+		if d.IsDir() {
+			return ctx.Err()
+		}
+		if !strings.HasSuffix(d.Name(), ".deb") || strings.HasPrefix(d.Name(), ".") {
 			return nil
 		}
 		rel, _ := filepath.Rel(pub, p)
@@ -136,61 +192,7 @@ func scanPool(pub string, cache map[string]*poolEntry) (entries map[string]*pool
 		todo = append(todo, rel)
 		return nil
 	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("scan pool: %w", err)
-	}
-	var bufs sync.Pool
-	results := parallel(len(todo), func(i int) (*poolEntry, error) {
-		abs := filepath.Join(pub, filepath.FromSlash(todo[i]))
-		info, fi, err := readDeb(abs, false, &bufs)
-		if err != nil {
-			return nil, fmt.Errorf("pool file %s: %w", todo[i], err)
-		}
-		return makeEntry(todo[i], info, fi)
-	})
-	for i, r := range results {
-		if r.err != nil {
-			// A broken pool file is left out of the index rather than failing every publish.
-			fmt.Fprintf(os.Stderr, "upds repo: skipping %s\n", r.err)
-			broken[todo[i]] = true
-			continue
-		}
-		entries[todo[i]] = r.v
-	}
-	return entries, broken, nil
-}
-
-type result[T any] struct {
-	v   T
-	err error
-}
-
-// parallel runs f(0..n-1) on GOMAXPROCS workers.
-func parallel[T any](n int, f func(i int) (T, error)) []result[T] {
-	out := make([]result[T], n)
-	workers := min(runtime.GOMAXPROCS(0), n)
-	var next int
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				mu.Lock()
-				i := next
-				next++
-				mu.Unlock()
-				if i >= n {
-					return
-				}
-				v, err := f(i)
-				out[i] = result[T]{v, err}
-			}
-		}()
-	}
-	wg.Wait()
-	return out
+	return entries, todo, err
 }
 
 func sortEntries(es []*poolEntry) {

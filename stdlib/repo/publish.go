@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -8,7 +9,9 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -54,8 +57,64 @@ type PublishReport struct {
 // Publish moves valid uploads from DIR/incoming into the pool, moves invalid ones to
 // DIR/rejected (with FILE.reason), and rewrites the signed indexes atomically.
 // Publishes of the same repository are serialised with a lock.
-func Publish(dir string, opt PublishOptions) (*PublishReport, error) {
+//
+// When ctx ends before the new indexes are written, Publish stops and returns ctx's
+// error: the published indexes stay as they were, uploads already moved into the pool are
+// synced (the next publish walks the pool and indexes them) and the others stay in
+// incoming/. Once the indexes are being written, the publish completes.
+func Publish(ctx context.Context, dir string, opt PublishOptions) (*PublishReport, error) {
 	start := time.Now()
+	p, err := newPublisher(dir, opt)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := lock(ctx, dir)
+	if err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	defer unlock()
+	if err := p.loadKey(); err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	if err := p.loadPool(ctx); err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	if err := p.incoming(ctx); err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	// The point of no return: from here on the publish runs to its end.
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	live, drop := p.retain()
+	if err := p.commit(live); err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	if err := p.prune(drop); err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	p.rep.Duration = time.Since(start)
+	return p.rep, nil
+}
+
+// publisher is one publish under way: what it read, what it changed, what it reports.
+type publisher struct {
+	dir, pub string // the repository and its public/
+	cfg      Config
+	opt      PublishOptions
+	now      time.Time // Release Date: opt.Now or the time, UTC, whole seconds
+	sig      *signer
+	rep      *PublishReport
+
+	cache   *indexCache           // the index cache as loaded
+	entries map[string]*poolEntry // pool path -> entry: what the pool holds
+	broken  map[string]bool       // pool paths that could not be read
+	dirty   dirtyMarker
+
+	mu sync.Mutex // guards entries, rep and dirty while uploads are settled in parallel
+}
+
+func newPublisher(dir string, opt PublishOptions) (*publisher, error) {
 	cfg, err := ReadConfig(dir)
 	if err != nil {
 		return nil, err
@@ -67,133 +126,133 @@ func Publish(dir string, opt PublishOptions) (*PublishReport, error) {
 			return nil, fmt.Errorf("publish: extra file %q must be a relative path outside dists/ and pool/", name)
 		}
 	}
-	unlock, err := lock(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	keyData, err := os.ReadFile(filepath.Join(dir, KeyFile))
-	if err != nil {
-		return nil, fmt.Errorf("publish: %w", err)
-	}
-	sig, err := loadSigner(keyData)
-	if err != nil {
-		return nil, fmt.Errorf("publish: %w", err)
-	}
 	now := opt.Now
 	if now.IsZero() {
 		now = time.Now()
 	}
-	now = now.UTC().Truncate(time.Second)
-	pub := filepath.Join(dir, PublicDir)
-	rep := &PublishReport{Added: []string{}, Unchanged: []string{}, Rejected: []Rejection{}, Removed: []string{}}
+	return &publisher{
+		dir: dir, pub: filepath.Join(dir, PublicDir), cfg: cfg, opt: opt,
+		now:   now.UTC().Truncate(time.Second),
+		rep:   &PublishReport{Added: []string{}, Unchanged: []string{}, Rejected: []Rejection{}, Removed: []string{}},
+		dirty: dirtyMarker{path: filepath.Join(dir, dirtyFile)},
+	}, nil
+}
 
-	// 1. What is in the pool: the index cache, which only Publish changes (under the
-	// lock). The pool is walked (cached entries reused when size and mtime match)
-	// when asked to, when the cache is missing, or when a publish was interrupted
-	// between changing the pool and saving the cache (the dirty marker).
-	cache := loadCache(dir)
-	marker := filepath.Join(dir, dirtyFile)
-	_, dirtyErr := os.Lstat(marker)
-	var entries map[string]*poolEntry
-	broken := map[string]bool{}
-	if opt.Rescan || !cache.ok || dirtyErr == nil {
-		if entries, broken, err = scanPool(pub, cache.entries); err != nil {
-			return nil, fmt.Errorf("publish: %w", err)
-		}
-	} else {
-		entries = maps.Clone(cache.entries)
+// loadKey loads the signing key.
+func (p *publisher) loadKey() error {
+	keyData, err := os.ReadFile(filepath.Join(p.dir, KeyFile))
+	if err != nil {
+		return err
 	}
-	// The marker is created before the first change to the pool. It needs no fsync of
-	// its own: the journal commits it no later than the pool renames that follow it,
-	// and those are synced before any index refers to them.
-	dirty := dirtyErr == nil
-	markDirty := func() error {
-		if dirty {
-			return nil
-		}
-		dirty = true
-		return os.WriteFile(marker, nil, 0o600)
-	}
+	p.sig, err = loadSigner(keyData)
+	return err
+}
 
-	// 2. Uploads.
-	if err := processIncoming(dir, cfg, entries, broken, rep, markDirty); err != nil {
-		return nil, fmt.Errorf("publish: %w", err)
-	}
-	// Make the moved pool files durable before any index refers to them: a few are
-	// synced one by one (uploads may not have been), many with one syncfs.
-	if n := len(rep.Added); n > 16 {
-		if err := syncfs(pub); err != nil {
-			return nil, fmt.Errorf("publish: %w", err)
-		}
-	} else if n > 0 {
-		dirs := map[string]bool{filepath.Join(dir, IncomingDir): true}
-		for _, a := range rep.Added {
-			p := filepath.Join(pub, filepath.FromSlash(a))
-			if err := syncFile(p); err != nil {
-				return nil, fmt.Errorf("publish: %w", err)
-			}
-			dirs[filepath.Dir(p)] = true
-		}
-		for d := range dirs {
-			if err := syncDir(d); err != nil {
-				return nil, fmt.Errorf("publish: %w", err)
-			}
-		}
-	}
-
-	// 3. Retention.
-	live := make([]*poolEntry, 0, len(entries))
-	for _, e := range entries {
+// retain returns the entries the new index lists, in index order, and those that
+// KeepVersions drops from the pool.
+func (p *publisher) retain() (live, drop []*poolEntry) {
+	live = make([]*poolEntry, 0, len(p.entries))
+	for _, e := range p.entries {
 		live = append(live, e)
 	}
 	sortEntries(live)
-	var drop []*poolEntry
-	if opt.KeepVersions > 0 {
-		live, drop = keepNewest(live, opt.KeepVersions)
+	if p.opt.KeepVersions > 0 {
+		live, drop = keepNewest(live, p.opt.KeepVersions)
 	}
-	rep.Packages = len(live)
+	p.rep.Packages = len(live)
+	return live, drop
+}
 
-	// 4. Indexes, extra files, Release, signatures (InRelease last).
-	st := loadState(dir)
-	if err := writeIndexes(pub, cfg, live, st, now, opt); err != nil {
-		return nil, fmt.Errorf("publish: %w", err)
+// commit makes live the published state: indexes, extra files, Release and its
+// signatures (InRelease last); then it remembers what it published (index cache, state).
+func (p *publisher) commit(live []*poolEntry) error {
+	st := loadState(p.dir)
+	if err := writeIndexes(p.pub, p.cfg, live, st, p.now, p.opt); err != nil {
+		return err
 	}
-	for name, data := range opt.ExtraFiles {
-		if err := WriteFileAtomic(filepath.Join(pub, filepath.FromSlash(path.Clean(name))), data, 0o644); err != nil {
-			return nil, fmt.Errorf("publish: %w", err)
+	for _, name := range slices.Sorted(maps.Keys(p.opt.ExtraFiles)) {
+		if err := WriteFileAtomic(filepath.Join(p.pub, filepath.FromSlash(path.Clean(name))), p.opt.ExtraFiles[name], 0o644); err != nil {
+			return err
 		}
 	}
-	if err := writeRelease(pub, cfg, st, sig, now); err != nil {
-		return nil, fmt.Errorf("publish: %w", err)
+	if err := writeRelease(p.pub, p.cfg, st, p.sig, p.now); err != nil {
+		return err
 	}
+	if err := saveCache(p.dir, p.cache, live); err != nil {
+		return fmt.Errorf("save cache: %w", err)
+	}
+	if err := saveState(p.dir, st); err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	return nil
+}
 
-	// 5. The new index is live: remember it, then delete what it no longer lists.
-	if err := saveCache(dir, cache, live); err != nil {
-		return nil, fmt.Errorf("publish: save cache: %w", err)
-	}
-	if err := saveState(dir, st); err != nil {
-		return nil, fmt.Errorf("publish: save state: %w", err)
-	}
+// prune deletes the pool files the new index no longer lists.
+func (p *publisher) prune(drop []*poolEntry) error {
 	if len(drop) > 0 {
-		if err := markDirty(); err != nil {
-			return nil, fmt.Errorf("publish: %w", err)
+		if err := p.dirty.mark(); err != nil {
+			return err
 		}
 	}
 	for _, e := range drop {
-		if err := os.Remove(filepath.Join(pub, filepath.FromSlash(e.Path))); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("publish: remove old version: %w", err)
+		if err := os.Remove(filepath.Join(p.pub, filepath.FromSlash(e.Path))); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove old version: %w", err)
 		}
-		rep.Removed = append(rep.Removed, e.Path)
-		removeEmptyDirs(pub, path.Dir(e.Path))
+		p.rep.Removed = append(p.rep.Removed, e.Path)
+		removeEmptyDirs(p.pub, path.Dir(e.Path))
 	}
-	if dirty {
-		if err := os.Remove(marker); err != nil {
-			return nil, fmt.Errorf("publish: %w", err)
+	return p.dirty.clear()
+}
+
+// dirtyMarker is private/pool.dirty: it exists while a publish may have changed the pool
+// but not yet the index cache, and makes the next publish walk the pool.
+type dirtyMarker struct {
+	path string
+	set  bool // the file exists
+}
+
+// mark creates the marker before the first change to the pool. It needs no fsync of
+// its own: the journal commits it no later than the pool renames that follow it, and
+// those are synced before any index refers to them.
+func (m *dirtyMarker) mark() error {
+	if m.set {
+		return nil
+	}
+	m.set = true
+	return os.WriteFile(m.path, nil, 0o600)
+}
+
+// clear removes the marker once the index cache describes the pool.
+func (m *dirtyMarker) clear() error {
+	if !m.set {
+		return nil
+	}
+	m.set = false
+	return os.Remove(m.path)
+}
+
+// syncAdded makes the pool files of accepted uploads durable before any index refers
+// to them: a few are synced one by one (uploads may not have been), many with one syncfs.
+func (p *publisher) syncAdded() error {
+	if n := len(p.rep.Added); n > 16 {
+		return syncfs(p.pub)
+	} else if n == 0 {
+		return nil
+	}
+	dirs := map[string]bool{filepath.Join(p.dir, IncomingDir): true}
+	for _, a := range p.rep.Added {
+		f := filepath.Join(p.pub, filepath.FromSlash(a))
+		if err := syncFile(f); err != nil {
+			return err
+		}
+		dirs[filepath.Dir(f)] = true
+	}
+	for d := range dirs {
+		if err := syncDir(d); err != nil {
+			return err
 		}
 	}
-	rep.Duration = time.Since(start)
-	return rep, nil
+	return nil
 }
 
 func syncFile(p string) error {

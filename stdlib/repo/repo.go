@@ -4,6 +4,7 @@ package repo
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -247,32 +248,61 @@ func Init(dir string, opt InitOptions) error {
 	if err := WriteFileAtomic(filepath.Join(dir, ConfigFile), append(header, conf...), 0o644); err != nil {
 		return fmt.Errorf("repo init: %w", err)
 	}
-	if _, err := Publish(dir, PublishOptions{}); err != nil {
+	if _, err := Publish(context.Background(), dir, PublishOptions{}); err != nil {
 		return fmt.Errorf("repo init: first publish: %w", err)
 	}
 	return nil
 }
 
-// lock takes the repository's exclusive publish lock; the returned function releases it.
-func lock(dir string) (func(), error) {
+// lock takes the repository's exclusive publish lock, waiting while another publish holds
+// it unless ctx ends first; the returned function releases it.
+func lock(ctx context.Context, dir string) (func(), error) {
 	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock repository: %w", err)
 	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if err != unix.EINTR {
-			break
-		}
+	unlock := func() {
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		f.Close()
 	}
-	if err != nil {
+	err = flock(f, unix.LOCK_EX|unix.LOCK_NB)
+	if err == nil {
+		return unlock, nil
+	}
+	if !errors.Is(err, unix.EWOULDBLOCK) {
 		f.Close()
 		return nil, fmt.Errorf("lock repository: %w", err)
 	}
-	return func() {
-		unix.Flock(int(f.Fd()), unix.LOCK_UN)
-		f.Close()
-	}, nil
+	// Held by another publish: wait for it in a goroutine that, if ctx ends first, takes
+	// the lock when it comes free and releases it at once.
+	done := make(chan error, 1)
+	go func() { done <- flock(f, unix.LOCK_EX) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock repository: %w", err)
+		}
+		return unlock, nil
+	case <-ctx.Done():
+		go func() {
+			if <-done == nil {
+				unlock()
+			} else {
+				f.Close()
+			}
+		}()
+		return nil, fmt.Errorf("lock repository: %w", ctx.Err())
+	}
+}
+
+// flock is unix.Flock, retried when a signal interrupts it.
+func flock(f *os.File, how int) error {
+	for {
+		if err := unix.Flock(int(f.Fd()), how); err != unix.EINTR {
+			return err
+		}
+	}
 }
 
 // WriteFileAtomic writes data to path through a temporary file in the same

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -68,7 +69,7 @@ func TestInit(t *testing.T) {
 		t.Error("bad architecture accepted")
 	}
 	empty := t.TempDir()
-	if _, err := Publish(empty, PublishOptions{}); !errors.Is(err, ErrNotRepository) || err.Error() != empty+" is not a repository (no repo.conf; run upds repo init)" {
+	if _, err := Publish(t.Context(), empty, PublishOptions{}); !errors.Is(err, ErrNotRepository) || err.Error() != empty+" is not a repository (no repo.conf; run upds repo init)" {
 		t.Errorf("Publish of a directory without repo.conf: %v", err)
 	}
 }
@@ -113,7 +114,7 @@ func TestPublishApt(t *testing.T) {
 	// A partial upload must be left alone.
 	os.WriteFile(filepath.Join(dir, IncomingDir, "partial_1.0_amd64.deb.tmp"), []byte("half"), 0o644)
 
-	rep, err := Publish(dir, PublishOptions{})
+	rep, err := Publish(t.Context(), dir, PublishOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +210,7 @@ func TestPublishApt(t *testing.T) {
 
 	// Publishing again with nothing new changes no index (same by-hash files), only the date.
 	before := mustRead(t, filepath.Join(dir, "public/dists/stable/main/binary-amd64/Packages.gz"))
-	rep, err = Publish(dir, PublishOptions{})
+	rep, err = Publish(t.Context(), dir, PublishOptions{})
 	if err != nil || len(rep.Added) != 0 || rep.Packages != 6 {
 		t.Fatalf("republish: %+v %v", rep, err)
 	}
@@ -221,7 +222,7 @@ func TestPublishApt(t *testing.T) {
 	// Losing the cache changes nothing but speed.
 	os.Remove(filepath.Join(dir, cacheFile))
 	os.Remove(filepath.Join(dir, stateFile))
-	if rep, err = Publish(dir, PublishOptions{}); err != nil || rep.Packages != 6 {
+	if rep, err = Publish(t.Context(), dir, PublishOptions{}); err != nil || rep.Packages != 6 {
 		t.Fatalf("publish without cache: %+v %v", rep, err)
 	}
 	if after := mustRead(t, filepath.Join(dir, "public/dists/stable/main/binary-amd64/Packages")); string(after) != pk {
@@ -234,7 +235,7 @@ func TestRejections(t *testing.T) {
 	dir := newRepo(t, InitOptions{Config: Config{Architectures: []string{"amd64", "all"}}})
 	inc := filepath.Join(dir, IncomingDir)
 	upload(t, dir, "good", "1.0", "amd64")
-	if _, err := Publish(dir, PublishOptions{}); err != nil {
+	if _, err := Publish(t.Context(), dir, PublishOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	srv := serve(t, dir)
@@ -259,7 +260,7 @@ func TestRejections(t *testing.T) {
 	// Same content as the pool: dropped quietly.
 	cp(t, filepath.Join(dir, "public/pool/main/g/good/good_1.0_amd64.deb"), filepath.Join(inc, "good_1.0_amd64.deb.again"))
 
-	rep, err := Publish(dir, PublishOptions{})
+	rep, err := Publish(t.Context(), dir, PublishOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +307,7 @@ func TestRejections(t *testing.T) {
 
 	// The identical upload is dropped as unchanged.
 	cp(t, filepath.Join(dir, "public/pool/main/g/good/good_1.0_amd64.deb"), filepath.Join(inc, "good_1.0_amd64.deb"))
-	rep, err = Publish(dir, PublishOptions{})
+	rep, err = Publish(t.Context(), dir, PublishOptions{})
 	if err != nil || len(rep.Unchanged) != 1 || len(rep.Rejected) != 0 {
 		t.Errorf("identical re-upload: %+v %v", rep, err)
 	}
@@ -326,7 +327,7 @@ func TestKeepVersions(t *testing.T) {
 	}
 	upload(t, dir, "app", "1.0", "arm64")
 	upload(t, dir, "tool", "0.1", "all")
-	rep, err := Publish(dir, PublishOptions{KeepVersions: 2})
+	rep, err := Publish(t.Context(), dir, PublishOptions{KeepVersions: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,7 +448,7 @@ func TestWatch(t *testing.T) {
 func TestUpdateDuringPublish(t *testing.T) {
 	dir := newRepo(t, InitOptions{Config: Config{Architectures: []string{"amd64"}}})
 	upload(t, dir, "base", "1.0", "amd64")
-	if _, err := Publish(dir, PublishOptions{}); err != nil {
+	if _, err := Publish(t.Context(), dir, PublishOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// Pre-build the packages so that the publish loop is fast.
@@ -475,7 +476,7 @@ func TestUpdateDuringPublish(t *testing.T) {
 				cp(t, debs[i], filepath.Join(dir, IncomingDir, filepath.Base(debs[i])))
 			}
 			time.Sleep(100 * time.Millisecond) // spread the index changes over the updates
-			if _, err := Publish(dir, PublishOptions{KeepVersions: 3}); err != nil {
+			if _, err := Publish(t.Context(), dir, PublishOptions{KeepVersions: 3}); err != nil {
 				pubErr <- err
 				return
 			}
@@ -542,7 +543,7 @@ func TestIndexCache(t *testing.T) {
 	dir := newRepo(t, InitOptions{Config: Config{Architectures: []string{"amd64"}}})
 	for i, v := range []string{"1.0", "1.1", "1.2", "1.3"} {
 		upload(t, dir, "cached", v, "amd64")
-		rep, err := Publish(dir, PublishOptions{KeepVersions: 2})
+		rep, err := Publish(t.Context(), dir, PublishOptions{KeepVersions: 2})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -563,14 +564,14 @@ func TestIndexCache(t *testing.T) {
 	// A file put into the pool by hand is not seen without Rescan...
 	os.MkdirAll(filepath.Join(dir, "public/pool/main/m"), 0o755)
 	manual := buildDeb(t, filepath.Join(dir, "public/pool/main/m"), "manual", "1.0", "amd64")
-	if _, err := Publish(dir, PublishOptions{}); err != nil {
+	if _, err := Publish(t.Context(), dir, PublishOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := string(mustRead(t, pk)); got != want {
 		t.Error("a file put into the pool by hand was indexed without Rescan")
 	}
 	// ...and is with it.
-	if rep, err := Publish(dir, PublishOptions{Rescan: true}); err != nil || rep.Packages != 3 {
+	if rep, err := Publish(t.Context(), dir, PublishOptions{Rescan: true}); err != nil || rep.Packages != 3 {
 		t.Fatalf("rescan: %+v %v", rep, err)
 	}
 	if !strings.Contains(string(mustRead(t, pk)), "Filename: pool/main/m/"+filepath.Base(manual)) {
@@ -580,7 +581,7 @@ func TestIndexCache(t *testing.T) {
 	// An interrupted publish: pool changed, cache not saved, marker present.
 	os.Remove(manual)
 	os.WriteFile(filepath.Join(dir, dirtyFile), nil, 0o600)
-	if rep, err := Publish(dir, PublishOptions{}); err != nil || rep.Packages != 2 {
+	if rep, err := Publish(t.Context(), dir, PublishOptions{}); err != nil || rep.Packages != 2 {
 		t.Fatalf("publish after an interrupted one: %+v %v", rep, err)
 	}
 	if got := string(mustRead(t, pk)); got != want {
@@ -593,7 +594,7 @@ func TestIndexCache(t *testing.T) {
 	if c := loadCache(dir); c.ok {
 		t.Error("torn cache loaded as ok")
 	}
-	if rep, err := Publish(dir, PublishOptions{}); err != nil || rep.Packages != 2 || string(mustRead(t, pk)) != want {
+	if rep, err := Publish(t.Context(), dir, PublishOptions{}); err != nil || rep.Packages != 2 || string(mustRead(t, pk)) != want {
 		t.Fatalf("publish with a torn cache: %+v %v", rep, err)
 	}
 	gpgv(t, dir, "stable")
@@ -602,7 +603,7 @@ func TestIndexCache(t *testing.T) {
 func TestExtraFiles(t *testing.T) {
 	dir := newRepo(t, InitOptions{})
 	script := []byte("#!/bin/sh\necho setup\n")
-	if _, err := Publish(dir, PublishOptions{ExtraFiles: map[string][]byte{"setup.sh": script, "docs/README.txt": []byte("hi\n")}}); err != nil {
+	if _, err := Publish(t.Context(), dir, PublishOptions{ExtraFiles: map[string][]byte{"setup.sh": script, "docs/README.txt": []byte("hi\n")}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := mustRead(t, filepath.Join(dir, PublicDir, "setup.sh")); !bytes.Equal(got, script) {
@@ -612,7 +613,7 @@ func TestExtraFiles(t *testing.T) {
 		t.Errorf("docs/README.txt = %q", got)
 	}
 	for _, bad := range []string{"../private/x", "/etc/x", "dists/stable/InRelease", "pool/x.deb", "."} {
-		if _, err := Publish(dir, PublishOptions{ExtraFiles: map[string][]byte{bad: nil}}); err == nil {
+		if _, err := Publish(t.Context(), dir, PublishOptions{ExtraFiles: map[string][]byte{bad: nil}}); err == nil {
 			t.Errorf("extra file %q accepted", bad)
 		}
 	}
@@ -638,4 +639,69 @@ func TestWatchRefreshesValidUntil(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	gpgv(t, dir, "stable")
+}
+
+// TestPublishCancelled: a publish stopped by its context leaves the published indexes as
+// they were, keeps every upload (in incoming/ or in the pool), and the next publish indexes
+// them all. A publish waiting for the lock stops waiting.
+func TestPublishCancelled(t *testing.T) {
+	dir := newRepo(t, InitOptions{Config: Config{Architectures: []string{"amd64"}}})
+	inc := filepath.Join(dir, IncomingDir)
+	inRelease := filepath.Join(dir, "public/dists/stable/InRelease")
+	before := mustRead(t, inRelease)
+	const n = 60
+	for i := range n {
+		name := fmt.Sprintf("c%03d", i)
+		craftDeb(t, filepath.Join(inc, name+"_1.0_amd64.deb"), "Package: "+name+"\nVersion: 1.0\nArchitecture: amd64\nMaintainer: x <x@x>\nDescription: x\n", []string{"./usr/x"})
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := Publish(ctx, dir, PublishOptions{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Publish with a cancelled context: %v", err)
+	}
+	if ents, _ := os.ReadDir(inc); len(ents) != n || !bytes.Equal(mustRead(t, inRelease), before) {
+		t.Fatalf("a cancelled publish changed the repository: %d uploads left", len(ents))
+	}
+
+	// Cancelled while it moves uploads (or before, or after: the outcome must be whole).
+	ctx, cancel = context.WithCancel(t.Context())
+	go func() {
+		for ctx.Err() == nil {
+			if ents, _ := os.ReadDir(inc); len(ents) < n {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	_, err := Publish(ctx, dir, PublishOptions{})
+	cancel()
+	if err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	gpgv(t, dir, "stable")
+	left, _ := os.ReadDir(inc)
+	pooled, _ := filepath.Glob(filepath.Join(dir, "public/pool/main/c/*/*.deb"))
+	t.Logf("cancelled publish (%v): %d uploads left, %d in the pool", err, len(left), len(pooled))
+	if len(left)+len(pooled) != n {
+		t.Fatalf("%d uploads left and %d in the pool, want %d in all", len(left), len(pooled), n)
+	}
+	if rep, err := Publish(t.Context(), dir, PublishOptions{}); err != nil || rep.Packages != n {
+		t.Fatalf("publish after a cancelled one: %+v %v", rep, err)
+	}
+
+	// Waiting for the lock.
+	unlock, err := lock(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel = context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := Publish(ctx, dir, PublishOptions{}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Publish while the lock is held: %v", err)
+	}
+	unlock()
+	if _, err := Publish(t.Context(), dir, PublishOptions{}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -27,7 +27,7 @@ func TestWithSetupScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Publish(dir, opt); err != nil {
+	if _, err := Publish(t.Context(), dir, opt); err != nil {
 		t.Fatal(err)
 	}
 	got, err := os.ReadFile(filepath.Join(dir, PublicDir, SetupScriptFile))
