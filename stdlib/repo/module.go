@@ -45,13 +45,12 @@ func builtinPublish(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	if err := send.Send(run.Ctx, files, filepath.Join(dir, "incoming"), send.Options{}); err != nil {
 		return nil, fmt.Errorf("publish: %v", err)
 	}
-	opt, err := WithSetupScript(dir, PublishOptions{KeepVersions: keep})
+	rep, err := Publish(run.Ctx, dir, PublishOptions{KeepVersions: keep})
 	if err != nil {
 		return nil, fmt.Errorf("publish: %v", err)
 	}
-	rep, err := Publish(run.Ctx, dir, opt)
-	if err != nil {
-		return nil, fmt.Errorf("publish: %v", err)
+	for _, b := range rep.Broken {
+		fmt.Fprintf(run.Stderr, "upds repo: skipping pool file %s: %s\n", b.Path, b.Reason)
 	}
 	if len(rep.Rejected) > 0 {
 		var reasons []string

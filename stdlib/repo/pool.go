@@ -114,8 +114,14 @@ func (p *publisher) loadPool(ctx context.Context) error {
 	_, err := os.Lstat(p.dirty.path)
 	p.dirty.set = err == nil
 	if p.opt.Rescan || !p.cache.ok || p.dirty.set {
-		p.entries, p.broken, err = scanPool(ctx, p.pub, p.cache.entries)
-		return err
+		if p.entries, p.rep.Broken, err = scanPool(ctx, p.pub, p.cache.entries); err != nil {
+			return err
+		}
+		p.broken = make(map[string]bool, len(p.rep.Broken))
+		for _, b := range p.rep.Broken {
+			p.broken[b.Path] = true
+		}
+		return nil
 	}
 	p.entries, p.broken = maps.Clone(p.cache.entries), map[string]bool{}
 	return nil
@@ -123,8 +129,8 @@ func (p *publisher) loadPool(ctx context.Context) error {
 
 // scanPool lists the .deb files under public/pool, reusing cached entries whose
 // size and mtime still match and reading the others.
-// Unreadable pool files are left out of the index and returned in broken.
-func scanPool(ctx context.Context, pub string, cache map[string]*poolEntry) (entries map[string]*poolEntry, broken map[string]bool, err error) {
+// Unreadable pool files are left out of the index and returned in broken, in pool order.
+func scanPool(ctx context.Context, pub string, cache map[string]*poolEntry) (entries map[string]*poolEntry, broken []BrokenFile, err error) {
 	entries, todo, err := walkPool(ctx, pub, cache)
 	if err != nil {
 		return nil, nil, fmt.Errorf("scan pool: %w", err)
@@ -138,7 +144,7 @@ func scanPool(ctx context.Context, pub string, cache map[string]*poolEntry) (ent
 		abs := filepath.Join(pub, filepath.FromSlash(todo[i]))
 		info, fi, err := readDeb(abs, false, &bufs)
 		if err != nil {
-			return scanned{err: fmt.Errorf("pool file %s: %w", todo[i], err)}, nil
+			return scanned{err: err}, nil
 		}
 		e, err := makeEntry(todo[i], info, fi)
 		return scanned{e, err}, nil
@@ -146,12 +152,9 @@ func scanPool(ctx context.Context, pub string, cache map[string]*poolEntry) (ent
 	if err != nil {
 		return nil, nil, fmt.Errorf("scan pool: %w", err)
 	}
-	broken = map[string]bool{}
 	for i, r := range results {
 		if r.err != nil {
-			// A broken pool file is left out of the index rather than failing every publish.
-			fmt.Fprintf(os.Stderr, "upds repo: skipping %s\n", r.err)
-			broken[todo[i]] = true
+			broken = append(broken, BrokenFile{Path: todo[i], Reason: r.err.Error()})
 			continue
 		}
 		entries[todo[i]] = r.e

@@ -23,7 +23,8 @@ type PublishOptions struct {
 	// package and architecture; older pool files are deleted after the new index is live.
 	KeepVersions int
 	// ExtraFiles are written atomically into public/ (path relative to public/, e.g.
-	// "setup.sh") before the signed indexes are renamed into place.
+	// "docs/README.txt") before the signed indexes are renamed into place, like the
+	// setup.sh every publish writes; a "setup.sh" here replaces the generated one.
 	ExtraFiles map[string][]byte
 	// Rescan walks the whole pool instead of trusting the index cache: use it after
 	// changing public/pool by hand. (Publish rescans by itself when the cache is
@@ -44,18 +45,28 @@ type Rejection struct {
 	Reason string `json:"reason"` // one line, also in rejected/FILE.reason
 }
 
+// BrokenFile is a pool file that could not be read. It is left out of the index rather
+// than failing every publish; an upload of the same pool path is rejected.
+type BrokenFile struct {
+	Path   string `json:"path"`   // relative to public/
+	Reason string `json:"reason"` // why it could not be read
+}
+
 // PublishReport says what a publish did.
 type PublishReport struct {
-	Added     []string      `json:"added"`       // pool paths (relative to public/) of accepted uploads
-	Unchanged []string      `json:"unchanged"`   // uploads identical to a pool file; removed from incoming
-	Rejected  []Rejection   `json:"rejected"`    // uploads moved to rejected/
-	Removed   []string      `json:"removed"`     // pool paths deleted because of KeepVersions
-	Packages  int           `json:"packages"`    // packages in the published index
-	Duration  time.Duration `json:"duration_ns"` // wall time of the publish
+	Added     []string      `json:"added"`            // pool paths (relative to public/) of accepted uploads
+	Unchanged []string      `json:"unchanged"`        // uploads identical to a pool file; removed from incoming
+	Rejected  []Rejection   `json:"rejected"`         // uploads moved to rejected/
+	Removed   []string      `json:"removed"`          // pool paths deleted because of KeepVersions
+	Broken    []BrokenFile  `json:"broken,omitempty"` // unreadable pool files found walking the pool
+	Packages  int           `json:"packages"`         // packages in the published index
+	Duration  time.Duration `json:"duration_ns"`      // wall time of the publish
 }
 
 // Publish moves valid uploads from DIR/incoming into the pool, moves invalid ones to
-// DIR/rejected (with FILE.reason), and rewrites the signed indexes atomically.
+// DIR/rejected (with FILE.reason), and rewrites public/setup.sh and the signed indexes
+// atomically. It reads DIR/repo.conf once (without one: ErrNotRepository) and prints
+// nothing: what it did, unreadable pool files included, is in the report.
 // Publishes of the same repository are serialised with a lock.
 //
 // When ctx ends before the new indexes are written, Publish stops and returns ctx's
@@ -102,7 +113,8 @@ type publisher struct {
 	dir, pub string // the repository and its public/
 	cfg      Config
 	opt      PublishOptions
-	now      time.Time // Release Date: opt.Now or the time, UTC, whole seconds
+	now      time.Time         // Release Date: opt.Now or the time, UTC, whole seconds
+	extra    map[string][]byte // public/ path -> content: setup.sh and opt.ExtraFiles
 	sig      *signer
 	rep      *PublishReport
 
@@ -126,12 +138,18 @@ func newPublisher(dir string, opt PublishOptions) (*publisher, error) {
 			return nil, fmt.Errorf("publish: extra file %q must be a relative path outside dists/ and pool/", name)
 		}
 	}
+	script, err := setupScript(dir, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	extra := map[string][]byte{SetupScriptFile: script}
+	maps.Copy(extra, opt.ExtraFiles)
 	now := opt.Now
 	if now.IsZero() {
 		now = time.Now()
 	}
 	return &publisher{
-		dir: dir, pub: filepath.Join(dir, PublicDir), cfg: cfg, opt: opt,
+		dir: dir, pub: filepath.Join(dir, PublicDir), cfg: cfg, opt: opt, extra: extra,
 		now:   now.UTC().Truncate(time.Second),
 		rep:   &PublishReport{Added: []string{}, Unchanged: []string{}, Rejected: []Rejection{}, Removed: []string{}},
 		dirty: dirtyMarker{path: filepath.Join(dir, dirtyFile)},
@@ -170,8 +188,8 @@ func (p *publisher) commit(live []*poolEntry) error {
 	if err := writeIndexes(p.pub, p.cfg, live, st, p.now, p.opt); err != nil {
 		return err
 	}
-	for _, name := range slices.Sorted(maps.Keys(p.opt.ExtraFiles)) {
-		if err := WriteFileAtomic(filepath.Join(p.pub, filepath.FromSlash(path.Clean(name))), p.opt.ExtraFiles[name], 0o644); err != nil {
+	for _, name := range slices.Sorted(maps.Keys(p.extra)) {
+		if err := WriteFileAtomic(filepath.Join(p.pub, filepath.FromSlash(path.Clean(name))), p.extra[name], 0o644); err != nil {
 			return err
 		}
 	}

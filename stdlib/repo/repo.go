@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/upds/upds/stdlib/deb/control"
+	"github.com/upds/upds/stdlib/setup"
 )
 
 // Layout of a repository directory.
@@ -40,6 +41,9 @@ type Config struct {
 	Architectures []string      // e.g. amd64 arm64 all
 	Description   string        // optional
 	ValidFor      time.Duration // when > 0, Release gets Valid-Until: Date + ValidFor
+	// URL is where clients reach public/ (e.g. "https://apt.example.com/"); setup.sh
+	// carries it. Optional: without one, setup.sh asks for --repo URL.
+	URL string
 }
 
 // DefaultConfig returns the configuration Init uses when InitOptions leaves fields empty.
@@ -81,6 +85,11 @@ func (c Config) validate() error {
 	if c.ValidFor < 0 {
 		return errors.New("repo config: Valid-For must not be negative")
 	}
+	if c.URL != "" {
+		if err := setup.ValidURL(c.URL); err != nil {
+			return fmt.Errorf("URL: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -97,6 +106,9 @@ func (c Config) paragraph() control.Paragraph {
 	}
 	if c.ValidFor > 0 {
 		p.Set("Valid-For", c.ValidFor.String())
+	}
+	if c.URL != "" {
+		p.Set("URL", c.URL)
 	}
 	return p
 }
@@ -122,6 +134,7 @@ func ReadConfig(dir string) (Config, error) {
 		Component:     p.Get("Component"),
 		Architectures: strings.Fields(p.Get("Architectures")),
 		Description:   p.Get("Description"),
+		URL:           p.Get("URL"),
 	}
 	if c.Codename == "" {
 		c.Codename = c.Suite
@@ -151,7 +164,7 @@ type InitOptions struct {
 // Init creates a repository in dir (which may exist but must not already hold a
 // repository): incoming/, public/ (dists/, pool/, key.asc), rejected/, private/ (0700)
 // with an ed25519 signing key (0600), and repo.conf. It then publishes the empty
-// repository so that apt can already use it. Where a repository is (repo.conf, a key or
+// repository (and setup.sh) so that apt can already use it. Where a repository is (repo.conf, a key or
 // public/dists exists) it refuses with ErrExists.
 func Init(dir string, opt InitOptions) error {
 	c := DefaultConfig()
@@ -177,6 +190,7 @@ func Init(dir string, opt InitOptions) error {
 	}
 	c.Description = o.Description
 	c.ValidFor = o.ValidFor
+	c.URL = o.URL
 	if err := c.validate(); err != nil {
 		return err
 	}

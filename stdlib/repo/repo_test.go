@@ -3,6 +3,7 @@ package repo
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -703,5 +705,34 @@ func TestPublishCancelled(t *testing.T) {
 	unlock()
 	if _, err := Publish(t.Context(), dir, PublishOptions{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBrokenPoolFile: an unreadable pool file is reported, left out of the index, and
+// an upload of the same pool path is rejected; Publish prints nothing about it.
+func TestBrokenPoolFile(t *testing.T) {
+	dir := newRepo(t, InitOptions{Config: Config{Architectures: []string{"amd64"}}})
+	rel := "pool/main/j/junk/junk_1.0_amd64.deb"
+	os.MkdirAll(filepath.Join(dir, PublicDir, path.Dir(rel)), 0o755)
+	os.WriteFile(filepath.Join(dir, PublicDir, rel), []byte("!<arch>\njunk"), 0o644)
+	upload(t, dir, "junk", "1.0", "amd64")
+	rep, err := Publish(t.Context(), dir, PublishOptions{Rescan: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Broken) != 1 || rep.Broken[0].Path != rel || rep.Broken[0].Reason == "" || rep.Packages != 0 {
+		t.Errorf("report: %+v", rep)
+	}
+	if len(rep.Rejected) != 1 || !strings.Contains(rep.Rejected[0].Reason, "unreadable") {
+		t.Errorf("upload over a broken pool file: %+v", rep.Rejected)
+	}
+	js, _ := json.Marshal(rep)
+	if !strings.Contains(string(js), `"broken":[{"path":"`+rel+`","reason":`) {
+		t.Errorf("JSON report: %s", js)
+	}
+	if rep, err := Publish(t.Context(), dir, PublishOptions{}); err != nil || rep.Broken != nil {
+		t.Errorf("publish from the cache: %+v %v", rep, err)
+	} else if js, _ := json.Marshal(rep); strings.Contains(string(js), "broken") {
+		t.Errorf("JSON report without broken files: %s", js)
 	}
 }
