@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/upds/upds/interp/atomicfile"
 	"github.com/upds/upds/stdlib/version"
 )
 
@@ -192,7 +193,7 @@ func saveCache(dir string, old *indexCache, live []*poolEntry) error {
 	for _, e := range live {
 		appendEntry(&b, e)
 	}
-	return WriteFileAtomic(path, b.Bytes(), 0o600)
+	return atomicfile.WriteFile(nil, path, b.Bytes(), 0o600)
 }
 
 // fileSum is the size and hashes of one index file, as listed in Release.
@@ -242,5 +243,5 @@ func saveState(dir string, s *state) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(filepath.Join(dir, stateFile), data, 0o600)
+	return atomicfile.WriteFile(nil, filepath.Join(dir, stateFile), data, 0o600)
 }

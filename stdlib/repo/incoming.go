@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/upds/upds/interp/atomicfile"
 	"github.com/upds/upds/interp/parallel"
 	"github.com/upds/upds/stdlib/deb/control"
 	"github.com/upds/upds/stdlib/version"
@@ -267,7 +268,7 @@ func reject(dir, file, reason string) error {
 	if err := os.MkdirAll(rej, 0o755); err != nil {
 		return err
 	}
-	if err := WriteFileAtomic(filepath.Join(rej, file+".reason"), []byte(reason+"\n"), 0o644); err != nil {
+	if err := atomicfile.WriteFile(nil, filepath.Join(rej, file+".reason"), []byte(reason+"\n"), 0o644); err != nil {
 		return err
 	}
 	if err := os.Rename(filepath.Join(dir, IncomingDir, file), filepath.Join(rej, file)); err != nil {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
+	"github.com/upds/upds/interp/atomicfile"
 	"github.com/upds/upds/interp/parallel"
 )
 
@@ -60,19 +61,29 @@ func sums(data []byte) fileSum {
 	return fileSum{Size: int64(len(data)), MD5: hex.EncodeToString(m[:]), SHA256: hex.EncodeToString(s[:])}
 }
 
+// byHashPolicy says how long by-hash files outlive the index that made them current.
+type byHashPolicy struct {
+	keepGens int           // the last keepGens generations stay (default 3)
+	grace    time.Duration // and any that stopped being current less than grace ago (default 10 minutes)
+}
+
+func newByHashPolicy(opt PublishOptions) byHashPolicy {
+	p := byHashPolicy{keepGens: opt.KeepGenerations, grace: opt.ByHashGrace}
+	if p.keepGens <= 0 {
+		p.keepGens = 3
+	}
+	if p.grace <= 0 {
+		p.grace = 10 * time.Minute
+	}
+	return p
+}
+
 // writeIndexes writes Packages, Packages.gz and Release of every binary-ARCH directory
 // whose content changed, each through by-hash first, and prunes old by-hash files.
 func writeIndexes(pub string, cfg Config, live []*poolEntry, st *state, now time.Time, opt PublishOptions) error {
 	dirs, lists := indexDirs(cfg, live)
 	dists := filepath.Join(pub, "dists", cfg.Suite)
-	keepGens := opt.KeepGenerations
-	if keepGens <= 0 {
-		keepGens = 3
-	}
-	grace := opt.ByHashGrace
-	if grace <= 0 {
-		grace = 10 * time.Minute
-	}
+	pol := newByHashPolicy(opt)
 	// Past the point of no return: not cancelled.
 	res, err := parallel.Map(context.Background(), len(dirs), 0, func(_ context.Context, i int) (*indexState, error) {
 		d, l := dirs[i], lists[i]
@@ -82,7 +93,7 @@ func writeIndexes(pub string, cfg Config, live []*poolEntry, st *state, now time
 		if prev != nil && prev.Key == key && indexIntact(abs, prev) {
 			return prev, nil
 		}
-		return writeIndex(abs, d, cfg, l, key, prev, now, keepGens, grace)
+		return writeIndex(abs, d, cfg, l, key, prev, now, pol)
 	})
 	if err != nil {
 		return err
@@ -104,7 +115,37 @@ func indexIntact(abs string, s *indexState) bool {
 	return err == nil && fi.Size() == s.Files["Packages"].Size && fi.ModTime().UnixNano() == s.Mtime
 }
 
-func writeIndex(abs, d string, cfg Config, l []*poolEntry, key string, prev *indexState, now time.Time, keepGens int, grace time.Duration) (*indexState, error) {
+// writeIndex writes the index directory abs (d relative to dists/SUITE) listing l.
+func writeIndex(abs, d string, cfg Config, l []*poolEntry, key string, prev *indexState, now time.Time, pol byHashPolicy) (*indexState, error) {
+	byhash := filepath.Join(abs, "by-hash", "SHA256")
+	if err := os.MkdirAll(byhash, 0o755); err != nil {
+		return nil, err
+	}
+	arch := strings.TrimPrefix(path.Base(d), "binary-")
+	rel := []byte(fmt.Sprintf("Archive: %s\nOrigin: %s\nLabel: %s\nComponent: %s\nArchitecture: %s\n",
+		cfg.Suite, cfg.Origin, cfg.Label, cfg.Component, arch))
+	ns := &indexState{Key: key}
+	staged, err := stageIndex(abs, packagesText(l), rel, ns)
+	for _, f := range staged {
+		defer f.Abort()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := installIndex(byhash, staged, ns); err != nil {
+		return nil, err
+	}
+	fi, err := os.Stat(filepath.Join(abs, "Packages"))
+	if err != nil {
+		return nil, err
+	}
+	ns.Mtime = fi.ModTime().UnixNano()
+	ns.Generations = pruneByHash(byhash, ns, prev, now, pol)
+	return ns, nil
+}
+
+// packagesText is the Packages file listing l.
+func packagesText(l []*poolEntry) []byte {
 	size := 0
 	for _, e := range l {
 		size += len(e.Stanza) + 1
@@ -116,25 +157,13 @@ func writeIndex(abs, d string, cfg Config, l []*poolEntry, key string, prev *ind
 		}
 		pk = append(pk, e.Stanza...)
 	}
-	arch := strings.TrimPrefix(path.Base(d), "binary-")
-	rel := []byte(fmt.Sprintf("Archive: %s\nOrigin: %s\nLabel: %s\nComponent: %s\nArchitecture: %s\n",
-		cfg.Suite, cfg.Origin, cfg.Label, cfg.Component, arch))
-	if err := os.MkdirAll(abs, 0o755); err != nil {
-		return nil, err
-	}
-	byhash := filepath.Join(abs, "by-hash", "SHA256")
-	if err := os.MkdirAll(byhash, 0o755); err != nil {
-		return nil, err
-	}
-	// Temporary files first, linked into by-hash, then renamed into place. Compressing,
-	// hashing and writing Packages run at the same time.
-	ns := &indexState{Key: key, Files: map[string]fileSum{}}
-	tmps := map[string]string{}
-	defer func() {
-		for _, t := range tmps {
-			os.Remove(t)
-		}
-	}()
+	return pk
+}
+
+// stageIndex writes Packages, Packages.gz and Release as temporary files in abs (in that
+// order, the order they are renamed in) and records their sums in ns.Files. Compressing, hashing and writing
+// Packages run at the same time. The files returned, even with an error, must be aborted.
+func stageIndex(abs string, pk, rel []byte, ns *indexState) ([]*atomicfile.File, error) {
 	var wg sync.WaitGroup
 	var gz []byte
 	var gzErr error
@@ -143,50 +172,77 @@ func writeIndex(abs, d string, cfg Config, l []*poolEntry, key string, prev *ind
 	var pkSHA [sha256.Size]byte
 	wg.Go(func() { pkMD5 = md5.Sum(pk) })
 	wg.Go(func() { pkSHA = sha256.Sum256(pk) })
-	t, err := writeTemp(abs, "Packages", pk, 0o644)
+	pkf, err := stage(abs, "Packages", pk)
 	wg.Wait()
 	if err != nil {
 		return nil, err
 	}
-	tmps["Packages"] = t
+	staged := []*atomicfile.File{pkf}
 	if gzErr != nil {
-		return nil, gzErr
+		return staged, gzErr
 	}
-	ns.Files["Packages"] = fileSum{Size: int64(len(pk)), MD5: hex.EncodeToString(pkMD5[:]), SHA256: hex.EncodeToString(pkSHA[:])}
-	ns.Files["Packages.gz"] = sums(gz)
-	ns.Files["Release"] = sums(rel)
-	if tmps["Packages.gz"], err = writeTemp(abs, "Packages.gz", gz, 0o644); err != nil {
-		return nil, err
+	ns.Files = map[string]fileSum{
+		"Packages":    {Size: int64(len(pk)), MD5: hex.EncodeToString(pkMD5[:]), SHA256: hex.EncodeToString(pkSHA[:])},
+		"Packages.gz": sums(gz),
+		"Release":     sums(rel),
 	}
-	if tmps["Release"], err = writeTemp(abs, "Release", rel, 0o644); err != nil {
-		return nil, err
-	}
-	for _, n := range []string{"Packages", "Packages.gz"} {
-		target := filepath.Join(byhash, ns.Files[n].SHA256)
-		if err := os.Link(tmps[n], target); err != nil && !errors.Is(err, os.ErrExist) {
-			return nil, fmt.Errorf("by-hash: %w", err)
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{"Packages.gz", gz}, {"Release", rel}} {
+		sf, err := stage(abs, f.name, f.data)
+		if err != nil {
+			return staged, err
 		}
+		staged = append(staged, sf)
 	}
-	if err := syncDir(byhash); err != nil {
-		return nil, err
-	}
-	for _, n := range []string{"Packages", "Packages.gz", "Release"} {
-		if err := os.Rename(tmps[n], filepath.Join(abs, n)); err != nil {
-			return nil, err
-		}
-		delete(tmps, n)
-	}
-	if err := syncDir(abs); err != nil {
-		return nil, err
-	}
-	fi, err := os.Stat(filepath.Join(abs, "Packages"))
+	return staged, nil
+}
+
+// stage writes data to a temporary file, mode 0644, that replaces dir/name on Commit.
+func stage(dir, name string, data []byte) (*atomicfile.File, error) {
+	f, err := atomicfile.Create(nil, filepath.Join(dir, name), 0o644)
 	if err != nil {
 		return nil, err
 	}
-	ns.Mtime = fi.ModTime().UnixNano()
+	// The mode is set now, not on Commit: by-hash links share the file before that.
+	if _, err = f.Write(data); err == nil {
+		err = os.Chmod(f.Name(), 0o644)
+	}
+	if err != nil {
+		f.Abort()
+		return nil, fmt.Errorf("write %s: %w", f.Path(), err)
+	}
+	return f, nil
+}
 
-	// by-hash generations: the new one first; keep the last keepGens and any that
-	// stopped being current less than grace ago.
+// installIndex links the staged Packages and Packages.gz into by-hash (synced), then
+// renames the staged files into place, in order.
+func installIndex(byhash string, staged []*atomicfile.File, ns *indexState) error {
+	for _, f := range staged[:2] {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("write %s: %w", f.Path(), err)
+		}
+		target := filepath.Join(byhash, ns.Files[filepath.Base(f.Path())].SHA256)
+		if err := os.Link(f.Name(), target); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("by-hash: %w", err)
+		}
+	}
+	if err := atomicfile.SyncDir(byhash); err != nil {
+		return err
+	}
+	for _, f := range staged {
+		if err := f.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pruneByHash returns the by-hash generations to keep, the new one (ns's) first: the last
+// pol.keepGens and any that stopped being current less than pol.grace ago. It deletes the
+// other files of byhash.
+func pruneByHash(byhash string, ns, prev *indexState, now time.Time, pol byHashPolicy) []generation {
 	cur := generation{Hashes: []string{ns.Files["Packages"].SHA256, ns.Files["Packages.gz"].SHA256}}
 	var gens []generation
 	if prev != nil {
@@ -199,14 +255,13 @@ func writeIndex(abs, d string, cfg Config, l []*poolEntry, key string, prev *ind
 	keep := map[string]bool{}
 	var kept []generation
 	for i, g := range gens {
-		if i < keepGens || now.Unix()-g.Until < int64(grace/time.Second) {
+		if i < pol.keepGens || now.Unix()-g.Until < int64(pol.grace/time.Second) {
 			kept = append(kept, g)
 			for _, h := range g.Hashes {
 				keep[h] = true
 			}
 		}
 	}
-	ns.Generations = kept
 	if ents, err := os.ReadDir(byhash); err == nil {
 		for _, e := range ents {
 			if !keep[e.Name()] && !strings.HasPrefix(e.Name(), ".") {
@@ -214,7 +269,7 @@ func writeIndex(abs, d string, cfg Config, l []*poolEntry, key string, prev *ind
 			}
 		}
 	}
-	return ns, nil
+	return kept
 }
 
 func gzipBytes(data []byte) ([]byte, error) {

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/upds/upds/interp/atomicfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -189,7 +190,7 @@ func (p *publisher) commit(live []*poolEntry) error {
 		return err
 	}
 	for _, name := range slices.Sorted(maps.Keys(p.extra)) {
-		if err := WriteFileAtomic(filepath.Join(p.pub, filepath.FromSlash(path.Clean(name))), p.extra[name], 0o644); err != nil {
+		if err := atomicfile.WriteFile(nil, filepath.Join(p.pub, filepath.FromSlash(path.Clean(name))), p.extra[name], 0o644); err != nil {
 			return err
 		}
 	}
@@ -266,7 +267,7 @@ func (p *publisher) syncAdded() error {
 		dirs[filepath.Dir(f)] = true
 	}
 	for d := range dirs {
-		if err := syncDir(d); err != nil {
+		if err := atomicfile.SyncDir(d); err != nil {
 			return err
 		}
 	}

@@ -5,15 +5,56 @@ package repo
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/upds/upds/interp/atomicfile"
 )
 
 // writeRelease writes dists/SUITE/Release, Release.gpg and, last, InRelease.
 func writeRelease(pub string, cfg Config, st *state, sig *signer, now time.Time) error {
+	text := releaseText(cfg, st, now)
+	inrelease, err := sig.clearsign(text, now)
+	if err != nil {
+		return err
+	}
+	detached, err := sig.detach(text, now)
+	if err != nil {
+		return err
+	}
+	dists := filepath.Join(pub, "dists", cfg.Suite)
+	// All three written and synced first, then renamed in order: InRelease last.
+	var staged []*atomicfile.File
+	defer func() {
+		for _, f := range staged {
+			f.Abort()
+		}
+	}()
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{"Release", text}, {"Release.gpg", detached}, {"InRelease", inrelease}} {
+		sf, err := stage(dists, f.name, f.data)
+		if err != nil {
+			return err
+		}
+		staged = append(staged, sf)
+		if err := sf.Sync(); err != nil {
+			return fmt.Errorf("write %s: %w", sf.Path(), err)
+		}
+	}
+	for _, f := range staged {
+		if err := f.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// releaseText is the Release file: the repository's fields and the sums of every index file.
+func releaseText(cfg Config, st *state, now time.Time) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Origin: %s\nLabel: %s\nSuite: %s\nCodename: %s\n", cfg.Origin, cfg.Label, cfg.Suite, cfg.Codename)
 	fmt.Fprintf(&b, "Date: %s\n", now.UTC().Format(time.RFC1123))
@@ -44,40 +85,5 @@ func writeRelease(pub string, cfg Config, st *state, sig *signer, now time.Time)
 	for _, l := range lines {
 		fmt.Fprintf(&b, " %s %8d %s\n", l.s.SHA256, l.s.Size, l.name)
 	}
-	text := []byte(b.String())
-	inrelease, err := sig.clearsign(text, now)
-	if err != nil {
-		return err
-	}
-	detached, err := sig.detach(text, now)
-	if err != nil {
-		return err
-	}
-	dists := filepath.Join(pub, "dists", cfg.Suite)
-	if err := os.MkdirAll(dists, 0o755); err != nil {
-		return err
-	}
-	// All three synced first, then renamed in order: InRelease last.
-	var tmps []string
-	defer func() {
-		for _, t := range tmps {
-			os.Remove(t)
-		}
-	}()
-	names := []string{"Release", "Release.gpg", "InRelease"}
-	for i, data := range [][]byte{text, detached, inrelease} {
-		t, err := writeTemp(dists, names[i], data, 0o644)
-		if err != nil {
-			return err
-		}
-		tmps = append(tmps, t)
-	}
-	for i, n := range names {
-		if err := os.Rename(tmps[i], filepath.Join(dists, n)); err != nil {
-			return err
-		}
-		tmps[i] = ""
-	}
-	tmps = nil
-	return syncDir(dists)
+	return []byte(b.String())
 }

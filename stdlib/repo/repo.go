@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/upds/upds/interp/atomicfile"
 	"github.com/upds/upds/stdlib/deb/control"
 	"github.com/upds/upds/stdlib/setup"
 )
@@ -251,7 +252,7 @@ func Init(dir string, opt InitOptions) error {
 	if err != nil {
 		return fmt.Errorf("repo init: write key: %w", err)
 	}
-	if err := WriteFileAtomic(filepath.Join(dir, PublicKeyFile), pub, 0o644); err != nil {
+	if err := atomicfile.WriteFile(nil, filepath.Join(dir, PublicKeyFile), pub, 0o644); err != nil {
 		return fmt.Errorf("repo init: %w", err)
 	}
 	conf, err := c.paragraph().Bytes()
@@ -259,7 +260,7 @@ func Init(dir string, opt InitOptions) error {
 		return fmt.Errorf("repo init: %w", err)
 	}
 	header := []byte("# upds apt repository configuration (deb822). Valid-For: e.g. 168h adds Valid-Until to Release.\n")
-	if err := WriteFileAtomic(filepath.Join(dir, ConfigFile), append(header, conf...), 0o644); err != nil {
+	if err := atomicfile.WriteFile(nil, filepath.Join(dir, ConfigFile), append(header, conf...), 0o644); err != nil {
 		return fmt.Errorf("repo init: %w", err)
 	}
 	if _, err := Publish(context.Background(), dir, PublishOptions{}); err != nil {
@@ -317,58 +318,4 @@ func flock(f *os.File, how int) error {
 			return err
 		}
 	}
-}
-
-// WriteFileAtomic writes data to path through a temporary file in the same
-// directory (fsync, rename, fsync of the directory): readers see the old content or
-// the new, never a mix. Parent directories are created.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	tmp, err := writeTemp(dir, filepath.Base(path), data, perm)
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(dir)
-}
-
-// writeTemp writes data to a new hidden temporary file in dir, synced, and returns its name.
-func writeTemp(dir, base string, data []byte, perm os.FileMode) (string, error) {
-	f, err := os.CreateTemp(dir, "."+base+".*.tmp")
-	if err != nil {
-		return "", err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return "", fmt.Errorf("write %s: %w", filepath.Join(dir, base), err)
-	}
-	return f.Name(), nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
 }
