@@ -19,6 +19,7 @@ import (
 
 	"github.com/upds/upds/interp/atomicfile"
 	"github.com/upds/upds/interp/parallel"
+	"github.com/upds/upds/stdlib/deb"
 	"github.com/upds/upds/stdlib/deb/control"
 	"github.com/upds/upds/stdlib/version"
 )
@@ -46,27 +47,19 @@ func poolDir(component, source string) string {
 	return path.Join("pool", component, prefix, source)
 }
 
-// debFileName is the canonical pool file name: NAME_VERSION_ARCH.deb, version without epoch.
-func debFileName(name, version, arch string) string {
-	if i := strings.IndexByte(version, ':'); i >= 0 {
-		version = version[i+1:]
-	}
-	return name + "_" + version + "_" + arch + ".deb"
-}
-
-// fileNameMatches checks an uploaded file name against its control fields. The epoch
-// may be left out (dpkg's convention), written as %3a (apt's), or written as ':'.
-func fileNameMatches(file, name, version, arch string) bool {
-	if file == debFileName(name, version, arch) {
+// fileNameMatches checks an uploaded file name against its control fields: the pool file
+// name (deb.Filename: the epoch left out, dpkg's convention), or with the epoch written as
+// %3a (apt's) or as ':'.
+func fileNameMatches(file string, ctl control.Paragraph) bool {
+	if file == deb.Filename(ctl) {
 		return true
 	}
+	version := ctl.Get("Version")
 	if !strings.Contains(version, ":") {
 		return false
 	}
-	if u, err := url.PathUnescape(file); err == nil && u == name+"_"+version+"_"+arch+".deb" {
-		return true
-	}
-	return false
+	u, err := url.PathUnescape(file)
+	return err == nil && u == ctl.Get("Package")+"_"+version+"_"+ctl.Get("Architecture")+".deb"
 }
 
 // checkControl validates the fields a repository relies on.
@@ -179,13 +172,12 @@ func (p *publisher) inspect(inc, file string, bufs *sync.Pool) *candidate {
 	if c.err = checkControl(c.ctl, p.cfg); c.err != nil {
 		return c
 	}
-	name, ver, arch := c.ctl.Get("Package"), c.ctl.Get("Version"), c.ctl.Get("Architecture")
-	if !fileNameMatches(c.file, name, ver, arch) {
+	if !fileNameMatches(c.file, c.ctl) {
 		c.err = fmt.Errorf("file name does not match its control fields (Package %s, Version %s, Architecture %s): expected %s",
-			name, ver, arch, debFileName(name, ver, arch))
+			c.ctl.Get("Package"), c.ctl.Get("Version"), c.ctl.Get("Architecture"), deb.Filename(c.ctl))
 		return c
 	}
-	c.rel = path.Join(poolDir(p.cfg.Component, sourceName(c.ctl)), debFileName(name, ver, arch))
+	c.rel = path.Join(poolDir(p.cfg.Component, sourceName(c.ctl)), deb.Filename(c.ctl))
 	c.entry, c.err = makeEntry(c.rel, info, fi)
 	return c
 }

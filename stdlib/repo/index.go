@@ -55,6 +55,11 @@ type Index struct {
 	Packages []Package // each package file once, even when listed for several architectures
 }
 
+// IsURL reports whether a repository source is an http(s) URL (else it is a directory).
+func IsURL(source string) bool {
+	return strings.HasPrefix(source, "http://") || strings.HasPrefix(source, "https://")
+}
+
 // maxIndexSize bounds one downloaded index file.
 const maxIndexSize = 1 << 30
 
@@ -211,7 +216,7 @@ func parseReleaseDate(s string) (time.Time, error) {
 // fetcher returns a function reading a repository-relative path from source, and the
 // default key for that source.
 func fetcher(ctx context.Context, source string, opt IndexOptions) (func(string) ([]byte, error), []byte, func(), error) {
-	if strings.HasPrefix(source, "http://") || strings.HasPrefix(source, "https://") {
+	if IsURL(source) {
 		base, err := url.Parse(strings.TrimSuffix(source, "/") + "/")
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("read index: %w", err)

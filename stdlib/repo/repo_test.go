@@ -135,8 +135,42 @@ func TestPublishApt(t *testing.T) {
 	if got, _ := os.ReadDir(filepath.Join(dir, IncomingDir)); len(got) != 1 || got[0].Name() != "partial_1.0_amd64.deb.tmp" {
 		t.Errorf("incoming/ after publish: %v", got)
 	}
+	pk := checkPublished(t, dir)
+	gpgv(t, dir, "stable")
 
-	// Packages: arch all in every arch; fields kept.
+	// apt, against the repository served by Handler.
+	srv := serve(t, dir)
+	a := newApt(t, srv.URL, filepath.Join(dir, PublicKeyFile), "stable")
+	checkApt(t, a)
+	checkReadIndex(t, dir, srv.URL)
+
+	// Publishing again with nothing new changes no index (same by-hash files), only the date.
+	before := mustRead(t, filepath.Join(dir, "public/dists/stable/main/binary-amd64/Packages.gz"))
+	rep, err = Publish(t.Context(), dir, PublishOptions{})
+	if err != nil || len(rep.Added) != 0 || rep.Packages != 6 {
+		t.Fatalf("republish: %+v %v", rep, err)
+	}
+	if after := mustRead(t, filepath.Join(dir, "public/dists/stable/main/binary-amd64/Packages.gz")); !bytes.Equal(before, after) {
+		t.Error("Packages.gz changed although nothing was uploaded")
+	}
+	a.must("apt-get", "update")
+
+	// Losing the cache changes nothing but speed.
+	os.Remove(filepath.Join(dir, cacheFile))
+	os.Remove(filepath.Join(dir, stateFile))
+	if rep, err = Publish(t.Context(), dir, PublishOptions{}); err != nil || rep.Packages != 6 {
+		t.Fatalf("publish without cache: %+v %v", rep, err)
+	}
+	if after := mustRead(t, filepath.Join(dir, "public/dists/stable/main/binary-amd64/Packages")); string(after) != pk {
+		t.Errorf("Packages differs after a rebuild from the pool:\n%s\n---\n%s", after, pk)
+	}
+	a.must("apt-get", "update")
+}
+
+// checkPublished checks TestPublishApt's amd64 Packages (arch all in every arch, fields
+// kept) and Release, and returns the Packages text.
+func checkPublished(t *testing.T, dir string) string {
+	t.Helper()
 	pk := string(mustRead(t, filepath.Join(dir, "public/dists/stable/main/binary-amd64/Packages")))
 	ps, err := control.Parse(strings.NewReader(pk))
 	if err != nil {
@@ -164,11 +198,12 @@ func TestPublishApt(t *testing.T) {
 			t.Errorf("Release lacks %q:\n%s", s, rel)
 		}
 	}
-	gpgv(t, dir, "stable")
+	return pk
+}
 
-	// apt, against the repository served by Handler.
-	srv := serve(t, dir)
-	a := newApt(t, srv.URL, filepath.Join(dir, PublicKeyFile), "stable")
+// checkApt checks that apt sees TestPublishApt's packages.
+func checkApt(t *testing.T, a *apt) {
+	t.Helper()
 	a.must("apt-get", "update")
 	pol := a.must("apt-cache", "policy", "hello")
 	if !strings.Contains(pol, "Candidate: 1.10.0") {
@@ -184,9 +219,13 @@ func TestPublishApt(t *testing.T) {
 	if !strings.Contains(show, "X-Upds-Source: git abc123") {
 		t.Errorf("apt-cache show lacks the custom field:\n%s", show)
 	}
+}
 
-	// ReadIndex, over HTTP and from the directory, agrees with apt.
-	for _, src := range []string{srv.URL, dir} {
+// checkReadIndex checks that ReadIndex, over HTTP (url) and from the directory, agrees
+// with apt, and refuses what it must: another key, no key, an expired Release.
+func checkReadIndex(t *testing.T, dir, url string) {
+	t.Helper()
+	for _, src := range []string{url, dir} {
 		ix, err := ReadIndex(context.Background(), src, IndexOptions{Key: mustRead(t, filepath.Join(dir, PublicKeyFile))})
 		if err != nil {
 			t.Fatalf("ReadIndex %s: %v", src, err)
@@ -200,37 +239,15 @@ func TestPublishApt(t *testing.T) {
 		}
 	}
 	other := newRepo(t, InitOptions{})
-	if _, err := ReadIndex(context.Background(), srv.URL, IndexOptions{Key: mustRead(t, filepath.Join(other, PublicKeyFile))}); !errors.Is(err, ErrVerify) {
+	if _, err := ReadIndex(context.Background(), url, IndexOptions{Key: mustRead(t, filepath.Join(other, PublicKeyFile))}); !errors.Is(err, ErrVerify) {
 		t.Errorf("ReadIndex of a Release signed by another key: %v", err)
 	}
-	if _, err := ReadIndex(context.Background(), srv.URL, IndexOptions{}); !errors.Is(err, ErrVerify) {
+	if _, err := ReadIndex(context.Background(), url, IndexOptions{}); !errors.Is(err, ErrVerify) {
 		t.Errorf("ReadIndex of a URL without a key: %v", err)
 	}
 	if _, err := ReadIndex(context.Background(), dir, IndexOptions{Now: time.Now().Add(8 * 24 * time.Hour)}); !errors.Is(err, ErrExpired) || errors.Is(err, ErrVerify) || !strings.Contains(err.Error(), "expired") {
 		t.Errorf("ReadIndex after Valid-Until: %v", err)
 	}
-
-	// Publishing again with nothing new changes no index (same by-hash files), only the date.
-	before := mustRead(t, filepath.Join(dir, "public/dists/stable/main/binary-amd64/Packages.gz"))
-	rep, err = Publish(t.Context(), dir, PublishOptions{})
-	if err != nil || len(rep.Added) != 0 || rep.Packages != 6 {
-		t.Fatalf("republish: %+v %v", rep, err)
-	}
-	if after := mustRead(t, filepath.Join(dir, "public/dists/stable/main/binary-amd64/Packages.gz")); !bytes.Equal(before, after) {
-		t.Error("Packages.gz changed although nothing was uploaded")
-	}
-	a.must("apt-get", "update")
-
-	// Losing the cache changes nothing but speed.
-	os.Remove(filepath.Join(dir, cacheFile))
-	os.Remove(filepath.Join(dir, stateFile))
-	if rep, err = Publish(t.Context(), dir, PublishOptions{}); err != nil || rep.Packages != 6 {
-		t.Fatalf("publish without cache: %+v %v", rep, err)
-	}
-	if after := mustRead(t, filepath.Join(dir, "public/dists/stable/main/binary-amd64/Packages")); string(after) != pk {
-		t.Errorf("Packages differs after a rebuild from the pool:\n%s\n---\n%s", after, pk)
-	}
-	a.must("apt-get", "update")
 }
 
 func TestRejections(t *testing.T) {
@@ -591,7 +608,7 @@ func TestIndexCache(t *testing.T) {
 	}
 	// A torn cache (a publish died while appending) is not trusted either.
 	f, _ := os.OpenFile(filepath.Join(dir, cacheFile), os.O_WRONLY|os.O_APPEND, 0)
-	f.Write([]byte{'A', 200})
+	f.Write([]byte{byte(opAdd), 200})
 	f.Close()
 	if c := loadCache(dir); c.ok {
 		t.Error("torn cache loaded as ok")
