@@ -15,15 +15,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"runtime/pprof"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/blakesmith/ar"
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/upds/upds/interp/parallel"
 	"github.com/upds/upds/stdlib/repo"
 )
 
@@ -68,23 +67,9 @@ func gen(n, first int, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, runtime.NumCPU())
-	for w := range runtime.NumCPU() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := first + w; i < first+n; i += runtime.NumCPU() {
-				if err := writeDeb(dir, fmt.Sprintf("bench%06d", i)); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	return <-errs
+	return parallel.ForEach(context.Background(), n, 0, func(_ context.Context, i int) error {
+		return writeDeb(dir, fmt.Sprintf("bench%06d", first+i))
+	})
 }
 
 var epoch = time.Unix(1700000000, 0)

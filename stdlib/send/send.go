@@ -13,12 +13,13 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/pkg/sftp"
 
+	"github.com/upds/upds/interp/parallel"
 	"github.com/upds/upds/stdlib/sshconn"
 )
 
@@ -204,68 +205,27 @@ func (r *ctxReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// sendBatch uploads files to d, opt.Concurrency at a time, and renames them only when
+// every one has been uploaded and verified. One failure stops the batch.
 func sendBatch(ctx context.Context, files []string, d dest, opt Options) error {
 	conc := opt.Concurrency
 	if conc <= 0 {
 		conc = DefaultConcurrency
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	sem := make(chan struct{}, conc)
 	errs := make([]error, len(files))
 	started := make([]bool, len(files))
-	var wg sync.WaitGroup
-	for i, f := range files {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
+	// The errors are in errs; the first one stops the uploads not yet started and cancels
+	// the ctx of those running: nothing of the batch is renamed.
+	parallel.ForEach(ctx, len(files), conc, func(ctx context.Context, i int) error {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		started[i] = true
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := uploadOne(ctx, f, d, opt); err != nil {
-				errs[i] = err
-				cancel() // one failure stops the batch: nothing of it is renamed
-			}
-		}()
-	}
-	wg.Wait()
-	failed := ctx.Err() != nil
-	for _, e := range errs {
-		if e != nil {
-			failed = true
-		}
-	}
-	if failed {
-		for i, f := range files {
-			if started[i] {
-				if err := d.abort(filepath.Base(f)); err != nil && !errors.Is(err, os.ErrNotExist) {
-					errs[i] = errors.Join(errs[i], fmt.Errorf("remove %s: %w", d.where(filepath.Base(f)+TmpSuffix), err))
-				}
-			}
-		}
-		var real []error
-		for _, e := range errs {
-			if e != nil && !errors.Is(e, context.Canceled) {
-				real = append(real, e)
-			}
-		}
-		if len(real) == 0 {
-			for _, e := range errs {
-				if e != nil {
-					real = append(real, e)
-				}
-			}
-		}
-		if len(real) == 0 {
-			real = append(real, fmt.Errorf("send: %w", context.Cause(ctx)))
-		}
-		return errors.Join(real...)
+		errs[i] = uploadOne(ctx, files[i], d, opt)
+		return errs[i]
+	})
+	if ctx.Err() != nil || slices.ContainsFunc(errs, func(e error) bool { return e != nil }) {
+		return abortBatch(ctx, files, started, errs, d)
 	}
 	for _, f := range files {
 		name := filepath.Base(f)
@@ -278,6 +238,35 @@ func sendBatch(ctx context.Context, files []string, d dest, opt Options) error {
 		}
 	}
 	return nil
+}
+
+// abortBatch removes the temporary files of the uploads that started and returns why the
+// batch failed: the uploads' errors, other than cancellations caused by the first.
+func abortBatch(ctx context.Context, files []string, started []bool, errs []error, d dest) error {
+	for i, f := range files {
+		if started[i] {
+			if err := d.abort(filepath.Base(f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs[i] = errors.Join(errs[i], fmt.Errorf("remove %s: %w", d.where(filepath.Base(f)+TmpSuffix), err))
+			}
+		}
+	}
+	var real []error
+	for _, e := range errs {
+		if e != nil && !errors.Is(e, context.Canceled) {
+			real = append(real, e)
+		}
+	}
+	if len(real) == 0 {
+		for _, e := range errs {
+			if e != nil {
+				real = append(real, e)
+			}
+		}
+	}
+	if len(real) == 0 {
+		real = append(real, fmt.Errorf("send: %w", context.Cause(ctx)))
+	}
+	return errors.Join(real...)
 }
 
 func uploadOne(ctx context.Context, file string, d dest, opt Options) error {
