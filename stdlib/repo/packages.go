@@ -217,7 +217,7 @@ func stage(dir, name string, data []byte) (*atomicfile.File, error) {
 }
 
 // installIndex links the staged Packages and Packages.gz into by-hash (synced), then
-// renames the staged files into place, in order.
+// renames the staged files into place, in order, and syncs the directory.
 func installIndex(byhash string, staged []*atomicfile.File, ns *indexState) error {
 	for _, f := range staged[:2] {
 		if err := f.Sync(); err != nil {
@@ -231,12 +231,7 @@ func installIndex(byhash string, staged []*atomicfile.File, ns *indexState) erro
 	if err := atomicfile.SyncDir(byhash); err != nil {
 		return err
 	}
-	for _, f := range staged {
-		if err := f.Commit(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return atomicfile.CommitAll(staged...)
 }
 
 // pruneByHash returns the by-hash generations to keep, the new one (ns's) first: the last

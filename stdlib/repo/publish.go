@@ -9,7 +9,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -25,7 +24,8 @@ type PublishOptions struct {
 	KeepVersions int
 	// ExtraFiles are written atomically into public/ (path relative to public/, e.g.
 	// "docs/README.txt") before the signed indexes are renamed into place, like the
-	// setup.sh every publish writes; a "setup.sh" here replaces the generated one.
+	// setup.sh every publish writes; a "setup.sh" here replaces the generated one. A file
+	// already there with the same content (mode 0644) is left alone.
 	ExtraFiles map[string][]byte
 	// Rescan walks the whole pool instead of trusting the index cache: use it after
 	// changing public/pool by hand. (Publish rescans by itself when the cache is
@@ -189,12 +189,7 @@ func (p *publisher) commit(live []*poolEntry) error {
 	if err := writeIndexes(p.pub, p.cfg, live, st, p.now, p.opt); err != nil {
 		return err
 	}
-	for _, name := range slices.Sorted(maps.Keys(p.extra)) {
-		if err := atomicfile.WriteFile(nil, filepath.Join(p.pub, filepath.FromSlash(path.Clean(name))), p.extra[name], 0o644); err != nil {
-			return err
-		}
-	}
-	if err := writeRelease(p.pub, p.cfg, st, p.sig, p.now); err != nil {
+	if err := writeRelease(p.pub, p.cfg, st, p.sig, p.now, p.extra); err != nil {
 		return err
 	}
 	if err := saveCache(p.dir, p.cache, live); err != nil {

@@ -1,11 +1,16 @@
 package repo
 
-// The release stage of a publish: dists/SUITE/Release, Release.gpg and InRelease, signed,
-// InRelease renamed last.
+// The release stage of a publish: the extra files of public/ (setup.sh), then
+// dists/SUITE/Release, Release.gpg and InRelease, signed, InRelease renamed last.
 
 import (
+	"bytes"
 	"fmt"
+	"maps"
+	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -13,8 +18,9 @@ import (
 	"github.com/upds/upds/interp/atomicfile"
 )
 
-// writeRelease writes dists/SUITE/Release, Release.gpg and, last, InRelease.
-func writeRelease(pub string, cfg Config, st *state, sig *signer, now time.Time) error {
+// writeRelease writes the extra files of public/ (path -> content) that changed, then
+// dists/SUITE/Release, Release.gpg and, last, InRelease.
+func writeRelease(pub string, cfg Config, st *state, sig *signer, now time.Time, extra map[string][]byte) error {
 	text := releaseText(cfg, st, now)
 	inrelease, err := sig.clearsign(text, now)
 	if err != nil {
@@ -25,13 +31,23 @@ func writeRelease(pub string, cfg Config, st *state, sig *signer, now time.Time)
 		return err
 	}
 	dists := filepath.Join(pub, "dists", cfg.Suite)
-	// All three written and synced first, then renamed in order: InRelease last.
 	var staged []*atomicfile.File
 	defer func() {
 		for _, f := range staged {
 			f.Abort()
 		}
 	}()
+	for _, name := range slices.Sorted(maps.Keys(extra)) {
+		abs := filepath.Join(pub, filepath.FromSlash(path.Clean(name)))
+		if inPlace(abs, extra[name]) {
+			continue
+		}
+		f, err := stage(filepath.Dir(abs), filepath.Base(abs), extra[name])
+		if err != nil {
+			return err
+		}
+		staged = append(staged, f)
+	}
 	for _, f := range []struct {
 		name string
 		data []byte
@@ -41,16 +57,20 @@ func writeRelease(pub string, cfg Config, st *state, sig *signer, now time.Time)
 			return err
 		}
 		staged = append(staged, sf)
-		if err := sf.Sync(); err != nil {
-			return fmt.Errorf("write %s: %w", sf.Path(), err)
-		}
 	}
-	for _, f := range staged {
-		if err := f.Commit(); err != nil {
-			return err
-		}
+	// All synced first, then renamed in order: InRelease last.
+	return atomicfile.CommitAll(staged...)
+}
+
+// inPlace reports whether the file at abs is already a regular file, mode 0644, that
+// holds data: rewriting it would change nothing a client sees.
+func inPlace(abs string, data []byte) bool {
+	fi, err := os.Lstat(abs)
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o644 || fi.Size() != int64(len(data)) {
+		return false
 	}
-	return nil
+	old, err := os.ReadFile(abs)
+	return err == nil && bytes.Equal(old, data)
 }
 
 // releaseText is the Release file: the repository's fields and the sums of every index file.

@@ -46,6 +46,21 @@ func TestSetupScript(t *testing.T) {
 	if out, err := exec.Command("sh", "-n", filepath.Join(dir, PublicDir, SetupScriptFile)).CombinedOutput(); err != nil {
 		t.Errorf("sh -n setup.sh: %v\n%s", err, out)
 	}
+	// An unchanged setup.sh is left in place; one changed by hand (content or mode) is rewritten.
+	before, _ := os.Stat(filepath.Join(dir, PublicDir, SetupScriptFile))
+	if _, err := Publish(t.Context(), dir, PublishOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.Stat(filepath.Join(dir, PublicDir, SetupScriptFile)); !os.SameFile(before, after) {
+		t.Error("an unchanged setup.sh was rewritten")
+	}
+	os.Chmod(filepath.Join(dir, PublicDir, SetupScriptFile), 0o600)
+	if _, err := Publish(t.Context(), dir, PublishOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, PublicDir, SetupScriptFile)); fi.Mode().Perm() != 0o644 {
+		t.Errorf("setup.sh mode %v after a publish, want 0644", fi.Mode().Perm())
+	}
 
 	os.WriteFile(conf, bytes.Replace(orig, []byte("URL: https://apt.example.com/"), []byte("URL: http://x/$(reboot)"), 1), 0o644)
 	if _, err := Publish(t.Context(), dir, PublishOptions{}); err == nil || !strings.Contains(err.Error(), "repo.conf: URL: ") {
