@@ -161,7 +161,8 @@ func packagesText(l []*poolEntry) []byte {
 }
 
 // stageIndex writes Packages, Packages.gz and Release as temporary files in abs (in that
-// order, the order they are renamed in) and records their sums in ns.Files. Compressing, hashing and writing
+// order, the order they are renamed in), syncs the first two (by-hash links them before they
+// go live) and records their sums in ns.Files. Compressing, hashing, and writing and syncing
 // Packages run at the same time. The files returned, even with an error, must be aborted.
 func stageIndex(abs string, pk, rel []byte, ns *indexState) ([]*atomicfile.File, error) {
 	var wg sync.WaitGroup
@@ -172,12 +173,16 @@ func stageIndex(abs string, pk, rel []byte, ns *indexState) ([]*atomicfile.File,
 	var pkSHA [sha256.Size]byte
 	wg.Go(func() { pkMD5 = md5.Sum(pk) })
 	wg.Go(func() { pkSHA = sha256.Sum256(pk) })
+	var staged []*atomicfile.File
 	pkf, err := stage(abs, "Packages", pk)
+	if err == nil {
+		staged = append(staged, pkf)
+		err = syncStaged(pkf)
+	}
 	wg.Wait()
 	if err != nil {
-		return nil, err
+		return staged, err
 	}
-	staged := []*atomicfile.File{pkf}
 	if gzErr != nil {
 		return staged, gzErr
 	}
@@ -196,7 +201,15 @@ func stageIndex(abs string, pk, rel []byte, ns *indexState) ([]*atomicfile.File,
 		}
 		staged = append(staged, sf)
 	}
-	return staged, nil
+	return staged, syncStaged(staged[1])
+}
+
+// syncStaged syncs a staged file, as it must be before by-hash links it.
+func syncStaged(f *atomicfile.File) error {
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("write %s: %w", f.Path(), err)
+	}
+	return nil
 }
 
 // stage writes data to a temporary file, mode 0644, that replaces dir/name on Commit.
@@ -216,13 +229,10 @@ func stage(dir, name string, data []byte) (*atomicfile.File, error) {
 	return f, nil
 }
 
-// installIndex links the staged Packages and Packages.gz into by-hash (synced), then
+// installIndex links the staged (and synced) Packages and Packages.gz into by-hash, then
 // renames the staged files into place, in order, and syncs the directory.
 func installIndex(byhash string, staged []*atomicfile.File, ns *indexState) error {
 	for _, f := range staged[:2] {
-		if err := f.Sync(); err != nil {
-			return fmt.Errorf("write %s: %w", f.Path(), err)
-		}
 		target := filepath.Join(byhash, ns.Files[filepath.Base(f.Path())].SHA256)
 		if err := os.Link(f.Name(), target); err != nil && !errors.Is(err, os.ErrExist) {
 			return fmt.Errorf("by-hash: %w", err)
