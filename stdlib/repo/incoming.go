@@ -108,23 +108,45 @@ const (
 )
 
 // incoming validates uploads and moves them to the pool or to rejected/. Uploads are read
-// on every core and each is moved as soon as it is read (mkdir and rename cost as much as
-// reading a tiny package). The dirty marker is set before the first change to the pool.
-// When ctx ends, the uploads not yet moved stay in incoming/; those moved are synced.
+// on every core while this goroutine moves each one as soon as it is read (mkdir and rename
+// cost as much as reading a tiny package, and one mover keeps them from contending for the
+// same directories). The dirty marker is set before the first change to the pool. When ctx
+// ends, the uploads not yet moved stay in incoming/; those moved are synced.
 func (p *publisher) incoming(ctx context.Context) error {
 	inc := filepath.Join(p.dir, IncomingDir)
 	files, err := uploads(inc)
 	if err != nil {
 		return err
 	}
-	var bufs sync.Pool
-	err = parallel.ForEach(ctx, len(files), 0, func(ctx context.Context, i int) error {
-		c := p.inspect(inc, files[i], &bufs)
-		if err := ctx.Err(); err != nil {
-			return err
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	read := make(chan *candidate, 64)
+	go func() {
+		defer close(read)
+		var bufs sync.Pool
+		parallel.ForEach(rctx, len(files), 0, func(ctx context.Context, i int) error {
+			select {
+			case read <- p.inspect(inc, files[i], &bufs):
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	for c := range read {
+		if err != nil {
+			continue // draining what the readers had ready
 		}
-		return p.settle(inc, c)
-	})
+		if err = ctx.Err(); err == nil {
+			err = p.settle(inc, c)
+		}
+		if err != nil {
+			stop()
+		}
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
 	sort.Strings(p.rep.Added)
 	sort.Strings(p.rep.Unchanged)
 	sort.Slice(p.rep.Rejected, func(i, j int) bool { return p.rep.Rejected[i].File < p.rep.Rejected[j].File })
@@ -186,8 +208,6 @@ func (p *publisher) inspect(inc, file string, bufs *sync.Pool) *candidate {
 // entry is in the pool from now on, so that a second upload of the same pool path is
 // compared with it. The dirty marker is set before the first upload is accepted.
 func (p *publisher) decide(c *candidate) (verdict, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	if c.err == nil {
 		if old, ok := p.entries[c.rel]; ok {
 			if old.SHA256 == c.entry.SHA256 {

@@ -10,7 +10,6 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/upds/upds/interp/atomicfile"
@@ -123,8 +122,6 @@ type publisher struct {
 	entries map[string]*poolEntry // pool path -> entry: what the pool holds
 	broken  map[string]bool       // pool paths that could not be read
 	dirty   dirtyMarker
-
-	mu sync.Mutex // guards entries, rep and dirty while uploads are settled in parallel
 }
 
 func newPublisher(dir string, opt PublishOptions) (*publisher, error) {
