@@ -68,7 +68,7 @@ func (s *sshFlags) options() sshconn.Options {
 // for a URL and defaults to the repository's key.asc for a directory.
 func readRepoIndex(ctx context.Context, source, keyFile, suite string) (*repo.Index, error) {
 	var key []byte
-	isURL := strings.HasPrefix(source, "http://") || strings.HasPrefix(source, "https://")
+	isURL := repo.IsURL(source)
 	if keyFile != "" {
 		b, err := os.ReadFile(keyFile)
 		if err != nil {

@@ -19,7 +19,7 @@ func setupScript(dir string, cfg Config) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("setup.sh: %w", err)
 	}
-	s, err := setup.Script(setup.Source{URL: cfg.URL, Suite: cfg.Suite, Components: []string{cfg.Component}, Key: key})
+	s, err := setup.Script(setup.Source{URL: cfg.URL, Origin: cfg.Origin, Suite: cfg.Suite, Components: []string{cfg.Component}, Key: key})
 	if err != nil {
 		return nil, fmt.Errorf("setup.sh: %w", err)
 	}
