@@ -26,7 +26,11 @@ func (t *Target) Build(a *interp.Action) error {
 		return t.usageError(t.spec.errorf("%v", err))
 	}
 	in := Inputs{Project: h.Project, FS: h.FS, Root: h.Root, MTime: mtime}
-	asm, err := t.spec.assemble(in)
+	spec, in, err := t.versioned(a.Ctx, h, in, true)
+	if err != nil {
+		return t.usageError(err)
+	}
+	asm, err := spec.assemble(in)
 	if err != nil {
 		return t.usageError(err)
 	}
