@@ -26,17 +26,9 @@ func (t *Target) Build(a *interp.Action) error {
 		return t.usageError(t.spec.errorf("%v", err))
 	}
 	in := Inputs{Project: h.Project, FS: h.FS, Root: h.Root, MTime: mtime}
-	spec, in, err := t.versioned(a.Ctx, h, in, true)
+	asm, key, err := t.assembleKeyed(a.Ctx, h, in, true)
 	if err != nil {
 		return t.usageError(err)
-	}
-	asm, err := spec.assemble(in)
-	if err != nil {
-		return t.usageError(err)
-	}
-	key, err := asm.key(a.Ctx, h)
-	if err != nil {
-		return err
 	}
 	asm.pkg.Control.Set("X-Upds-Source", key)
 	pl, err := Prepare(asm.pkg)

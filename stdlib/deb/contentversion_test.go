@@ -55,15 +55,17 @@ func runTasks(t *testing.T, dir string, env []string, tasks ...string) (string, 
 	return out.String(), err
 }
 
-func lockVersion(t *testing.T, dir, name string) string {
+func lockEntry(t *testing.T, dir, name string) version.LockEntry {
 	t.Helper()
 	l, err := version.ReadLock(interpFS(dir), version.LockFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e, _ := l.Get(name)
-	return e.Version
+	return e
 }
+
+func lockVersion(t *testing.T, dir, name string) string { return lockEntry(t, dir, name).Version }
 
 func distNames(t *testing.T, dir string) string {
 	t.Helper()
@@ -116,8 +118,12 @@ func TestContentVersion(t *testing.T) {
 		if got := debField(t, app, "Depends"); got != st.deps {
 			t.Errorf("step %d: app Depends %q, want %q", i, got, st.deps)
 		}
-		if _, err := os.Stat(filepath.Join(dir, "dist", "big_"+st.big+"_amd64.deb")); err != nil {
-			t.Errorf("step %d: %v (dist: %s)", i, err, distNames(t, dir))
+		big := filepath.Join(dir, "dist", "big_"+st.big+"_amd64.deb")
+		if _, err := os.Stat(big); err != nil {
+			t.Fatalf("step %d: %v (dist: %s)", i, err, distNames(t, dir))
+		}
+		if src, key := debField(t, big, "X-Upds-Source"), lockEntry(t, dir, "big").Key; src != key {
+			t.Errorf("step %d: upds.lock's key %s is not the package's X-Upds-Source %s", i, key, src)
 		}
 	}
 }

@@ -24,8 +24,8 @@ import (
 const LockFile = "upds.lock"
 
 // lockHeader opens every lock file upds writes.
-const lockHeader = `# upds.lock: the version of each package built with deb(version = "content") and the key of
-# the content it has at that version. upds updates it when such a package's content changes;
+const lockHeader = `# upds.lock: the version of each package built with deb(version = "content") and its key
+# (X-Upds-Source) at that version. upds updates it when such a package's content changes;
 # commit it, so that every clone builds the same versions. See docs/versions.md.
 `
 
@@ -36,8 +36,9 @@ type LockEntry struct {
 	// Version is the project version at which the package's content last changed (or a
 	// version after it: see ContentVersion).
 	Version string
-	// Key is the content key: the hash of everything that goes into the package except its
-	// version and what is derived from it.
+	// Key is the package's key at Version (its X-Upds-Source): the hash of everything that
+	// goes into it. Built at Version again, the package has this key exactly when its content
+	// is the same.
 	Key string
 }
 
