@@ -119,3 +119,61 @@ func TestHelloReleases(t *testing.T) {
 		t.Errorf("upds.lock after the new wheel:\n%s", now)
 	}
 }
+
+// TestHelloConflict: a code change without a bump gives hello 0.1.0 other bytes; send and
+// publish refuse it with one line naming the package, exit 1, and leave incoming/ empty and the
+// repository as it was. After a bump, send uploads only the four small packages.
+func TestHelloConflict(t *testing.T) {
+	need(t, "dpkg-deb")
+	dir := copyProject(t, "hello")
+	repoDir := filepath.Join(dir, "repo")
+	mustUpds(t, dir, "repo", "init", repoDir)
+	mustUpds(t, dir, "run", "publish")
+	inRelease := filepath.Join(repoDir, "public", "dists", "stable", "InRelease")
+	before, _ := os.ReadFile(inRelease)
+	editFile(t, filepath.Join(dir, "src", "hello", "app.py"), "<h1>{greeting}", "<h1>{greeting}!")
+	for _, task := range []string{"send", "publish"} {
+		r := upds(t, dir, "run", task)
+		want := "hello 0.1.0 (all) is already in the repository " + repoDir + " with other content (SHA256 "
+		if r.code != 1 || !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "bump VERSION and build again") {
+			t.Errorf("%s of a changed hello 0.1.0: exit %d\n%s", task, r.code, r.stderr)
+		}
+		if got, _ := os.ReadDir(filepath.Join(repoDir, "incoming")); len(got) != 0 {
+			t.Errorf("%s left %d files in incoming/", task, len(got))
+		}
+		if after, _ := os.ReadFile(inRelease); string(after) != string(before) {
+			t.Errorf("%s changed the repository's index", task)
+		}
+	}
+	r := mustUpds(t, dir, "run", "bump-patch", "send")
+	if !strings.Contains(r.stdout, "hello-virtualenv 0.1.0 (amd64): the repository has it already, the same bytes: not sent") ||
+		!strings.Contains(r.stdout, "sent hello_0.1.1_all.deb, hello-config-beta_0.1.1_all.deb, hello-config-production_0.1.1_all.deb, hello-server_0.1.1_all.deb to") {
+		t.Errorf("send after the bump:\n%s", r.stdout)
+	}
+	if got, _ := filepath.Glob(filepath.Join(repoDir, "incoming", "*.deb")); len(got) != 4 {
+		t.Errorf("incoming/ after the bump: %v", got)
+	}
+}
+
+// TestHelloReleasePublishFails: a release whose publish fails (the repository is not there)
+// leaves VERSION and upds.lock as they were; the retry makes the version the failed one would
+// have made.
+func TestHelloReleasePublishFails(t *testing.T) {
+	dir := copyProject(t, "hello")
+	lock, _ := os.ReadFile(filepath.Join(dir, "upds.lock"))
+	r := upds(t, dir, "run", "release")
+	if r.code != 1 || !strings.Contains(r.stdout, "hello is now version 0.1.1") ||
+		!strings.Contains(r.stderr, "put back as before (the run did not complete): VERSION 0.1.0 (not 0.1.1)") {
+		t.Fatalf("release without a repository: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if v, _ := os.ReadFile(filepath.Join(dir, "VERSION")); string(v) != "0.1.0\n" {
+		t.Fatalf("VERSION after the failed release: %q", v)
+	}
+	if now, _ := os.ReadFile(filepath.Join(dir, "upds.lock")); string(now) != string(lock) {
+		t.Fatalf("upds.lock after the failed release:\n%s", now)
+	}
+	mustUpds(t, dir, "repo", "init", filepath.Join(dir, "repo"))
+	if r := mustUpds(t, dir, "run", "release"); !strings.Contains(r.stdout, "hello is now version 0.1.1") {
+		t.Fatalf("the retry:\n%s", r.stdout)
+	}
+}

@@ -23,7 +23,7 @@ import (
 // builtins are the predeclared names the stdlib modules give BUILD.star.
 func builtins() starlark.StringDict {
 	all := starlark.StringDict{}
-	for _, m := range []starlark.StringDict{deb.Builtins(), version.Builtins(), venv.Builtins(), send.Builtins(), repo.Builtins(), inventory.Builtins()} {
+	for _, m := range []starlark.StringDict{deb.Builtins(), version.Builtins(), venv.Builtins(), send.Builtins(repo.CheckUploads), repo.Builtins(), inventory.Builtins()} {
 		for k, v := range m {
 			all[k] = v
 		}

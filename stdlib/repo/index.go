@@ -36,6 +36,10 @@ type IndexOptions struct {
 	Architectures []string
 	// Now is used to check Valid-Until (zero: time.Now()).
 	Now time.Time
+	// Fetch, when set, reads a path relative to the directory that holds dists/, for a
+	// repository reached another way (over SFTP); source then only names it in errors, and
+	// Key is required.
+	Fetch func(path string) ([]byte, error)
 }
 
 // Package is one entry of a Packages index.
@@ -216,6 +220,9 @@ func parseReleaseDate(s string) (time.Time, error) {
 // fetcher returns a function reading a repository-relative path from source, and the
 // default key for that source.
 func fetcher(ctx context.Context, source string, opt IndexOptions) (func(string) ([]byte, error), []byte, func(), error) {
+	if opt.Fetch != nil {
+		return opt.Fetch, opt.Key, func() {}, nil
+	}
 	if IsURL(source) {
 		base, err := url.Parse(strings.TrimSuffix(source, "/") + "/")
 		if err != nil {

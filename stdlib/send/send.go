@@ -41,6 +41,8 @@ type Options struct {
 	// Progress, when set, is called as bytes of a file are sent, from several
 	// goroutines at once when files upload concurrently.
 	Progress func(file string, sent, total int64)
+	// Check, when set, looks at the destination before anything is uploaded (see Check).
+	Check Check
 }
 
 // Target is a parsed destination.
@@ -145,6 +147,9 @@ func Send(ctx context.Context, files []string, to string, opt Options) error {
 		return nil
 	}
 	if t.Local {
+		if files, err = check(ctx, opt, localRemote(t.Dir), files); err != nil {
+			return err
+		}
 		return sendBatch(ctx, files, localDest{dir: t.Dir}, opt)
 	}
 	conn, err := sshconn.Dial(ctx, t.SSH, opt.SSH)
@@ -169,6 +174,9 @@ func SendSFTP(ctx context.Context, c *sftp.Client, files []string, dir string, o
 	}
 	if !fi.IsDir() {
 		return fmt.Errorf("send: remote %s is not a directory", dir)
+	}
+	if files, err = check(ctx, opt, sftpRemote(c, dir), files); err != nil {
+		return err
 	}
 	return sendBatch(ctx, files, &sftpDest{c: c, dir: dir}, opt)
 }
