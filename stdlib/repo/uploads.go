@@ -31,6 +31,7 @@ type ConflictError struct {
 	Theirs, Ours string // SHA-256 in hex
 }
 
+// Error says which package, where, and what to do, in one line.
 func (e *ConflictError) Error() string {
 	return fmt.Sprintf("%s is %s with other content (SHA256 %.12s there, %.12s here): a changed package needs a new version: bump VERSION and build again",
 		e.Package, e.Where, e.Theirs, e.Ours)
