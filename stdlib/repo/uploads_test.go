@@ -47,7 +47,7 @@ func testCheckUploads(t *testing.T, dir, to string, opt send.Options) {
 	venv := buildDeb(t, built, "app-venv", "1.0", "amd64")
 	upload(t, dir, "app", "1.0", "all")
 	upload(t, dir, "app-venv", "1.0", "amd64")
-	if _, err := Publish(dir, PublishOptions{}); err != nil {
+	if _, err := Publish(context.Background(), dir, PublishOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// The same bytes: nothing sent, and send says so.
