@@ -37,6 +37,10 @@ type Options struct {
 	LibFS map[string]afero.Fs
 	// NoCache bypasses the action cache.
 	NoCache bool
+	// SharedCache, when set, backs the action cache with a shared one (an S3 prefix
+	// that other machines use too): a local miss is looked up there, a new output is
+	// uploaded. Ignored with NoCache.
+	SharedCache *cache.Remote
 	// ToolVersion is mixed into every cache key.
 	ToolVersion string
 	// Stdout and Stderr receive print() and task output (default os.Stdout, os.Stderr).
@@ -105,6 +109,9 @@ func Load(opt Options) (*Build, error) {
 		cacheDir = filepath.Join(h.Root, ".upds")
 	}
 	h.Cache = cache.Open(cacheDir, opt.NoCache || h.Root == "")
+	if opt.SharedCache != nil && !h.Cache.Disabled() {
+		h.Cache.SetRemote(opt.SharedCache)
+	}
 
 	file := opt.File
 	if file == "" {

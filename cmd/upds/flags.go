@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/upds/upds/interp"
+	"github.com/upds/upds/interp/cache"
 	"github.com/upds/upds/stdlib/rules"
 	"github.com/upds/upds/stdlib/version"
 )
@@ -25,6 +26,7 @@ type globalFlags struct {
 	jobs      int
 	keepGoing bool
 	noCache   bool
+	cache     string // --cache: the shared action cache
 	libs      []string
 }
 
@@ -55,6 +57,7 @@ func (g *globalFlags) addBuildFlags(c *cobra.Command) {
 	g.addJobsFlag(c, "parallel actions (default: the number of CPUs)")
 	c.Flags().BoolVar(&g.keepGoing, "keep-going", false, "keep building what does not depend on a failure")
 	c.Flags().BoolVar(&g.noCache, "no-cache", false, "bypass the action cache in .upds/")
+	c.Flags().StringVar(&g.cache, "cache", "", "share the action cache with other machines: s3://BUCKET/PREFIX or a directory (also UPDS_CACHE)")
 	g.addLibFlag(c)
 }
 
@@ -134,6 +137,25 @@ func (g *globalFlags) libMap() (map[string]string, error) {
 	return m, nil
 }
 
+// sharedCache opens the shared action cache that --cache or UPDS_CACHE names (nil: none).
+// Its problems (an unreachable store, a corrupt object) are reported on stderr and never
+// fail a build: the action runs instead.
+func (g *globalFlags) sharedCache(ctx context.Context, stderr io.Writer) (*cache.Remote, error) {
+	loc, flag := g.cache, "--cache"
+	if loc == "" {
+		loc, flag = os.Getenv("UPDS_CACHE"), "UPDS_CACHE"
+	}
+	if loc == "" || g.noCache {
+		return nil, nil
+	}
+	r, err := cache.OpenRemote(ctx, loc)
+	if err != nil {
+		return nil, usageErr("%s: %v", flag, err)
+	}
+	r.Logf = func(format string, args ...any) { fmt.Fprintf(stderr, "upds: "+format+"\n", args...) }
+	return r, nil
+}
+
 // load evaluates BUILD.star; ctx stops the evaluation (Ctrl-C).
 func (g *globalFlags) load(ctx context.Context, out *output) (*interp.Build, error) {
 	return g.loadTo(ctx, out.stdout(), out.stderr())
@@ -145,7 +167,12 @@ func (g *globalFlags) loadTo(ctx context.Context, stdout, stderr io.Writer) (*in
 	if err != nil {
 		return nil, err
 	}
+	shared, err := g.sharedCache(ctx, stderr)
+	if err != nil {
+		return nil, err
+	}
 	return interp.Load(interp.Options{
+		SharedCache: shared,
 		Dir:         g.dir,
 		Builtins:    builtins(),
 		Rules:       rules.FS,

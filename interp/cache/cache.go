@@ -31,6 +31,8 @@ type Cache struct {
 	mu    sync.Mutex
 	stats map[string]statEntry
 	dirty bool
+
+	remote *Remote // the shared cache, or nil (remote.go)
 }
 
 type statEntry struct {
@@ -218,6 +220,9 @@ func (c *Cache) Lookup(kind, key string) (string, bool) {
 	}
 	p := c.Path(kind, key)
 	if _, err := os.Lstat(p); err != nil {
+		if c.remote != nil {
+			return c.fetchRemote(kind, key)
+		}
 		return "", false
 	}
 	return p, true
@@ -287,6 +292,15 @@ func (c *Cache) Put(kind, key, src string) (string, error) {
 	if c.disabled {
 		return src, nil
 	}
+	dst, err := c.put(kind, key, src)
+	if err == nil && c.remote != nil && dst != "" {
+		c.uploadRemote(kind, key, dst)
+	}
+	return dst, err
+}
+
+// put is Put without sharing the object.
+func (c *Cache) put(kind, key, src string) (string, error) {
 	dst := c.Path(kind, key)
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return "", err
