@@ -61,7 +61,7 @@ func NewRemote(store storage.Store) *Remote { return &Remote{store: store} }
 func OpenRemote(ctx context.Context, location string) (*Remote, error) {
 	s, err := storage.Open(ctx, location)
 	if err != nil {
-		return nil, fmt.Errorf("cache %s: %w", location, err)
+		return nil, err
 	}
 	return NewRemote(s), nil
 }
