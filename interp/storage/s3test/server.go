@@ -117,6 +117,16 @@ func StopShared() {
 	}
 }
 
+// StartServer starts a server outside a test (benchmarks): like Start, with data in dir;
+// the caller stops it.
+func StartServer(ctx context.Context, dir string, logf func(format string, args ...any)) (*Server, error) {
+	bin, err := Binary(ctx, logf)
+	if err != nil {
+		return nil, err
+	}
+	return start(ctx, bin, dir)
+}
+
 func start(ctx context.Context, bin, dir string) (*Server, error) {
 	ports, err := freePorts(8)
 	if err != nil {
