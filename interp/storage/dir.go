@@ -35,9 +35,9 @@ func (d *Dir) String() string { return d.root }
 // Path is the file of an object.
 func (d *Dir) Path(name string) string { return filepath.Join(d.root, filepath.FromSlash(name)) }
 
-// Put writes each object to a temporary file and syncs it, then renames them all into
-// place and syncs their directories. A moved file is renamed into place directly; many
-// moved files are made durable with one syncfs.
+// Put writes each object to a temporary file beside its name, then syncs them all, renames
+// them into place and syncs their directories (atomicfile.CommitAll). A moved file is
+// renamed into place directly; many moved files are made durable with one syncfs.
 func (d *Dir) Put(ctx context.Context, objs ...Object) error {
 	var staged []*atomicfile.File
 	defer func() {
@@ -46,7 +46,8 @@ func (d *Dir) Put(ctx context.Context, objs ...Object) error {
 		}
 	}()
 	var moved []string
-	for _, o := range objs {
+	for i := range objs {
+		o := &objs[i]
 		if err := checkName(o.Name); err != nil {
 			return err
 		}
@@ -54,33 +55,38 @@ func (d *Dir) Put(ctx context.Context, objs ...Object) error {
 			return err
 		}
 		abs := d.Path(o.Name)
-		if o.IfAbsent || o.IfMatch != "" {
-			if err := d.putIf(o, abs); err != nil {
+		switch {
+		case o.IfAbsent || o.IfMatch != "":
+			if err := d.putIf(*o, abs); err != nil {
 				return err
 			}
-			continue
-		}
-		if o.File != "" && o.Move {
+		case o.File != "" && o.Move:
 			if err := moveInto(o.File, abs); err != nil {
 				return err
 			}
 			moved = append(moved, abs)
-			continue
-		}
-		f, err := d.stage(o, abs)
-		if err != nil {
-			return err
-		}
-		staged = append(staged, f)
-	}
-	for len(staged) > 0 {
-		f := staged[0]
-		staged = staged[1:]
-		if err := f.Commit(); err != nil {
-			return err
+		default:
+			f, err := d.stage(*o, abs)
+			if err != nil {
+				return err
+			}
+			staged = append(staged, f)
 		}
 	}
-	return syncMoved(d.root, moved)
+	commit := staged
+	staged = nil
+	if err := atomicfile.CommitAll(commit...); err != nil {
+		return err
+	}
+	if err := syncMoved(d.root, moved); err != nil {
+		return err
+	}
+	for i := range objs {
+		if fi, err := os.Lstat(d.Path(objs[i].Name)); err == nil {
+			objs[i].Stamp = info("", fi).Stamp
+		}
+	}
+	return nil
 }
 
 // stage writes an object's content to a temporary file beside abs.
@@ -150,7 +156,11 @@ func moveInto(file, abs string) error {
 	}
 	err := os.Rename(file, abs)
 	if errors.Is(err, os.ErrNotExist) {
-		if err = os.MkdirAll(filepath.Dir(abs), 0o755); err == nil {
+		// Most often only the last directory is missing: one mkdir.
+		if err = os.Mkdir(filepath.Dir(abs), 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			err = os.MkdirAll(filepath.Dir(abs), 0o755)
+		}
+		if err == nil || errors.Is(err, os.ErrExist) {
 			err = os.Rename(file, abs)
 		}
 	}

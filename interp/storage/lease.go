@@ -89,7 +89,7 @@ func (s *S3) Lock(ctx context.Context, name string) (context.Context, func(), er
 // acquire creates the lock object, or takes it over once its ETag stayed the same for a
 // whole lease.
 func (l *lease) acquire(ctx context.Context) error {
-	poll := min(l.ttl/10, time.Second)
+	poll := min(l.ttl/10, 250*time.Millisecond)
 	var seen string
 	var seenAt time.Time
 	for {

@@ -154,11 +154,14 @@ func (s *S3) Put(ctx context.Context, objs ...Object) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(putParallel)
-	for _, o := range objs {
+	for i := range objs {
 		g.Go(func() error {
-			if _, err := s.put(gctx, o); err != nil {
+			o := &objs[i]
+			etag, err := s.put(gctx, *o)
+			if err != nil {
 				return err
 			}
+			o.Stamp = etag
 			if o.File != "" && o.Move {
 				return os.Remove(o.File)
 			}
@@ -170,6 +173,9 @@ func (s *S3) Put(ctx context.Context, objs ...Object) error {
 
 // put uploads one object and returns its ETag.
 func (s *S3) put(ctx context.Context, o Object) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
 	in := &s3.PutObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.key(o.Name))}
 	if o.File != "" {
 		f, err := os.Open(o.File)

@@ -38,6 +38,9 @@ type Object struct {
 	// holds the object of that Stamp. Otherwise ErrPrecondition.
 	IfAbsent bool
 	IfMatch  string
+	// Stamp is set by Put: the written object's Info.Stamp (when Put is called with the
+	// caller's slice, objs...).
+	Stamp string
 }
 
 // ImmutableCache is the Cache-Control of objects whose name is their content (pool files,
