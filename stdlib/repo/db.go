@@ -2,12 +2,16 @@ package repo
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/upds/upds/interp/atomicfile"
+	"github.com/upds/upds/interp/storage"
 	"github.com/upds/upds/stdlib/version"
 )
 
@@ -15,7 +19,7 @@ import (
 type poolEntry struct {
 	Path    string // relative to public/: pool/main/h/hello/hello_1.0_amd64.deb
 	Size    int64
-	Mtime   int64 // UnixNano; with Size, tells whether the cached data is current
+	Stamp   string // the pool object's storage.Info.Stamp; with Size, tells whether the cached data is current
 	Name    string
 	Version string
 	Arch    string
@@ -38,9 +42,9 @@ func (e *poolEntry) parsedVersion() version.Version {
 
 const (
 	cacheFile  = "private/index.cache"
-	stateFile  = "private/state.json"
-	dirtyFile  = "private/pool.dirty" // exists while a publish may have changed the pool but not the cache
-	cacheMagic = "upds-index-cache 2\n"
+	stateFile  = "private/state.json" // on disk; see loadState
+	dirtyFile  = "private/pool.dirty" // on disk; see dirtyMarker
+	cacheMagic = "upds-index-cache 3\n"
 )
 
 // cacheOp is what a record of the index cache does: its first byte.
@@ -49,14 +53,16 @@ type cacheOp byte
 const (
 	opAdd    cacheOp = 'A' // add (or replace) the entry of a pool path
 	opDelete cacheOp = 'D' // delete the entry of a pool path
+	opState  cacheOp = 'S' // the entries so far are the pool of the publish state with this ID
 )
 
 // indexCache is the index cache as loaded: an append-only log of records, each
 // adding (or replacing) the entry of a pool path or deleting one.
 type indexCache struct {
 	entries map[string]*poolEntry
-	records int  // records in the file
-	ok      bool // the file was present and read to its end
+	records int    // records in the file
+	ok      bool   // the file was present and read to its end
+	id      string // the state (publish) the entries describe: the last opState record
 }
 
 // loadCache reads the index cache. When it is missing or damaged (a publish was
@@ -109,11 +115,13 @@ func loadCache(dir string) *indexCache {
 			if !bad {
 				delete(c.entries, p)
 			}
+		case opState:
+			c.id = str()
 		case opAdd:
 			e := &poolEntry{}
 			e.Path = str()
 			e.Size = num()
-			e.Mtime = num()
+			e.Stamp = str()
 			e.Name = str()
 			e.Version = str()
 			e.Arch = str()
@@ -144,7 +152,7 @@ func appendEntry(b *bytes.Buffer, e *poolEntry) {
 	b.WriteByte(byte(opAdd))
 	str([]byte(e.Path))
 	num(e.Size)
-	num(e.Mtime)
+	str([]byte(e.Stamp))
 	str([]byte(e.Name))
 	str([]byte(e.Version))
 	str([]byte(e.Arch))
@@ -152,10 +160,11 @@ func appendEntry(b *bytes.Buffer, e *poolEntry) {
 	str(e.Stanza)
 }
 
-// saveCache records live, the entries of the published index. It appends the
-// difference from old (the cache as loaded) and fsyncs, or rewrites the whole file
-// atomically when old was not usable or the log has grown past twice the live size.
-func saveCache(dir string, old *indexCache, live []*poolEntry) error {
+// saveCache records live, the entries of the published index, as the pool of the publish
+// id. It appends the difference from old (the cache as loaded) and fsyncs, or rewrites the
+// whole file atomically when old was not usable or the log has grown past twice the live
+// size.
+func saveCache(dir string, old *indexCache, live []*poolEntry, id string) error {
 	var b bytes.Buffer
 	n := 0
 	inLive := make(map[string]bool, len(live))
@@ -175,11 +184,15 @@ func saveCache(dir string, old *indexCache, live []*poolEntry) error {
 			n++
 		}
 	}
+	writeState := func(b *bytes.Buffer) {
+		b.WriteByte(byte(opState))
+		b.Write(tmp[:binary.PutUvarint(tmp[:], uint64(len(id)))])
+		b.WriteString(id)
+	}
+	writeState(&b)
+	n++
 	path := filepath.Join(dir, cacheFile)
 	if old.ok && old.records+n <= 2*len(live)+1024 {
-		if n == 0 {
-			return nil
-		}
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
 		if err == nil {
 			_, err = f.Write(b.Bytes())
@@ -201,6 +214,7 @@ func saveCache(dir string, old *indexCache, live []*poolEntry) error {
 	for _, e := range live {
 		appendEntry(&b, e)
 	}
+	writeState(&b)
 	return atomicfile.WriteFile(nil, path, b.Bytes(), 0o600)
 }
 
@@ -224,32 +238,45 @@ type indexState struct {
 	Key string `json:"key"`
 	// Files: Packages, Packages.gz, Release.
 	Files map[string]fileSum `json:"files"`
-	// Mtime of the Packages file as written, to notice files changed behind our back.
-	Mtime       int64        `json:"mtime"`
+	// Stamp of the Packages object as written, to notice files changed behind our back.
+	Stamp       string       `json:"stamp"`
 	Generations []generation `json:"generations"`
 }
 
-// state is kept between publishes in private/state.json.
+// state is kept between publishes in state.json of the meta store (DIR/private, or
+// .upds/ in the bucket).
 type state struct {
+	// ID names the publish that wrote the state (see newID).
+	ID      string                 `json:"id"`
 	Indexes map[string]*indexState `json:"indexes"` // key: "main/binary-amd64"
 }
 
-func loadState(dir string) *state {
+// loadState reads the state and its stamp ("" when there is none); a missing or damaged
+// one is empty (the next publish then rewrites every index and walks the pool: slower, same
+// result).
+func loadState(ctx context.Context, meta storage.Store) (*state, string, error) {
 	s := &state{Indexes: map[string]*indexState{}}
-	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+	data, info, err := storage.ReadFile(ctx, meta, "state.json")
+	if errors.Is(err, storage.ErrNotExist) {
+		return s, "", nil
+	}
 	if err != nil {
-		return s
+		return nil, "", fmt.Errorf("publish state: %w", err)
 	}
-	if err := json.Unmarshal(data, s); err != nil || s.Indexes == nil {
-		return &state{Indexes: map[string]*indexState{}}
+	if json.Unmarshal(data, s) != nil || s.Indexes == nil {
+		s = &state{Indexes: map[string]*indexState{}}
 	}
-	return s
+	return s, info.Stamp, nil
 }
 
-func saveState(dir string, s *state) error {
+// saveState writes the state if the object is still the one loadState read (stamp; ""
+// for none): a publisher whose lock was taken over finds it changed and stops before its
+// InRelease can replace the other's (ErrPrecondition).
+func saveState(ctx context.Context, meta storage.Store, s *state, stamp string) error {
 	data, err := json.MarshalIndent(s, "", " ")
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(nil, filepath.Join(dir, stateFile), data, 0o600)
+	o := storage.Object{Name: "state.json", Data: data, CacheControl: "no-cache", IfMatch: stamp, IfAbsent: stamp == ""}
+	return meta.Put(ctx, o)
 }

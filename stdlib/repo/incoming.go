@@ -19,6 +19,7 @@ import (
 
 	"github.com/upds/upds/interp/atomicfile"
 	"github.com/upds/upds/interp/parallel"
+	"github.com/upds/upds/interp/storage"
 	"github.com/upds/upds/stdlib/deb"
 	"github.com/upds/upds/stdlib/deb/control"
 	"github.com/upds/upds/stdlib/version"
@@ -95,7 +96,6 @@ type candidate struct {
 	rel   string // pool path
 	err   error  // why it is refused
 	entry *poolEntry
-	mode  os.FileMode
 }
 
 // verdict is what becomes of an upload.
@@ -108,10 +108,10 @@ const (
 )
 
 // incoming validates uploads and moves them to the pool or to rejected/. Uploads are read
-// on every core while this goroutine moves each one as soon as it is read (mkdir and rename
-// cost as much as reading a tiny package, and one mover keeps them from contending for the
-// same directories). The dirty marker is set before the first change to the pool. When ctx
-// ends, the uploads not yet moved stay in incoming/; those moved are synced.
+// on every core while this goroutine decides about each one as soon as it is read; the
+// accepted ones then go into the pool with one Put (a Dir renames them, an S3 store
+// uploads several at once). The dirty marker is set before the first change to the pool.
+// When ctx ends, the accepted uploads stay in incoming/.
 func (p *publisher) incoming(ctx context.Context) error {
 	inc := filepath.Join(p.dir, IncomingDir)
 	files, err := uploads(inc)
@@ -133,12 +133,19 @@ func (p *publisher) incoming(ctx context.Context) error {
 			}
 		})
 	}()
+	var moves []storage.Object
+	var added []*candidate
 	for c := range read {
 		if err != nil {
 			continue // draining what the readers had ready
 		}
 		if err = ctx.Err(); err == nil {
-			err = p.settle(inc, c)
+			var move bool
+			move, err = p.settle(inc, c)
+			if move {
+				moves = append(moves, storage.Object{Name: c.rel, File: filepath.Join(inc, c.file), Move: true, CacheControl: storage.ImmutableCache})
+				added = append(added, c)
+			}
 		}
 		if err != nil {
 			stop()
@@ -147,15 +154,17 @@ func (p *publisher) incoming(ctx context.Context) error {
 	if err == nil {
 		err = ctx.Err()
 	}
+	if err == nil && len(moves) > 0 {
+		if err = p.st.pub.Put(ctx, moves...); err != nil {
+			err = fmt.Errorf("move uploads into the pool: %w", err)
+		}
+		for i, c := range added {
+			c.entry.Stamp = moves[i].Stamp
+		}
+	}
 	sort.Strings(p.rep.Added)
 	sort.Strings(p.rep.Unchanged)
 	sort.Slice(p.rep.Rejected, func(i, j int) bool { return p.rep.Rejected[i].File < p.rep.Rejected[j].File })
-	if err != nil && ctx.Err() == nil {
-		return err
-	}
-	if serr := p.syncAdded(); serr != nil {
-		return serr
-	}
 	return err
 }
 
@@ -184,12 +193,11 @@ func (p *publisher) inspect(inc, file string, bufs *sync.Pool) *candidate {
 		c.err = errors.New("not a .deb file (name must end in .deb)")
 		return c
 	}
-	info, fi, err := readDeb(filepath.Join(inc, c.file), true, bufs)
+	info, err := readDeb(filepath.Join(inc, c.file), true, bufs)
 	if err != nil {
 		c.err = fmt.Errorf("not a valid .deb: %w", err)
 		return c
 	}
-	c.mode = fi.Mode()
 	c.ctl = info.Control
 	if c.err = checkControl(c.ctl, p.cfg); c.err != nil {
 		return c
@@ -200,7 +208,7 @@ func (p *publisher) inspect(inc, file string, bufs *sync.Pool) *candidate {
 		return c
 	}
 	c.rel = path.Join(poolDir(p.cfg.Component, sourceName(c.ctl)), deb.Filename(c.ctl))
-	c.entry, c.err = makeEntry(c.rel, info, fi)
+	c.entry, c.err = makeEntry(c.rel, info, "")
 	return c
 }
 
@@ -224,7 +232,7 @@ func (p *publisher) decide(c *candidate) (verdict, error) {
 		p.rep.Rejected = append(p.rep.Rejected, Rejection{File: c.file, Reason: reason(c.err)})
 		return rejected, nil
 	}
-	if err := p.dirty.mark(); err != nil {
+	if err := p.dirty.mark(context.Background()); err != nil {
 		return 0, err
 	}
 	p.entries[c.rel] = c.entry
@@ -235,43 +243,21 @@ func (p *publisher) decide(c *candidate) (verdict, error) {
 // reason is an error as one line.
 func reason(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
 
-// settle moves an inspected upload where decide says it goes.
-func (p *publisher) settle(inc string, c *candidate) error {
+// settle does what decide says with an inspected upload: removes it (unchanged), moves it
+// to rejected/, or reports that it goes into the pool (move).
+func (p *publisher) settle(inc string, c *candidate) (move bool, err error) {
 	abs := filepath.Join(inc, c.file)
 	v, err := p.decide(c)
 	if err != nil {
-		return err
+		return false, err
 	}
 	switch v {
 	case unchanged:
-		return os.Remove(abs)
+		return false, os.Remove(abs)
 	case rejected:
-		return reject(p.dir, c.file, reason(c.err))
+		return false, reject(p.dir, c.file, reason(c.err))
 	}
-	dst := filepath.Join(p.pub, filepath.FromSlash(c.rel))
-	if err := mkdirs(filepath.Dir(dst)); err != nil {
-		return err
-	}
-	if c.mode.Perm() != 0o644 {
-		if err := os.Chmod(abs, 0o644); err != nil {
-			return err
-		}
-	}
-	// rename keeps the mtime that makeEntry recorded.
-	if err := os.Rename(abs, dst); err != nil {
-		return fmt.Errorf("move %s into the pool: %w", c.file, err)
-	}
-	return nil
-}
-
-// mkdirs is os.MkdirAll that tries the common case (only the last element is
-// missing) with one system call.
-func mkdirs(dir string) error {
-	err := os.Mkdir(dir, 0o755)
-	if err == nil || errors.Is(err, os.ErrExist) {
-		return nil
-	}
-	return os.MkdirAll(dir, 0o755)
+	return true, nil
 }
 
 // reject moves an upload to rejected/ and writes FILE.reason.

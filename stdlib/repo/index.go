@@ -19,6 +19,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/upds/upds/interp/storage"
 	"github.com/upds/upds/stdlib/deb/control"
 	"github.com/upds/upds/stdlib/version"
 )
@@ -68,8 +69,8 @@ func IsURL(source string) bool {
 const maxIndexSize = 1 << 30
 
 // ReadIndex reads a repository's signed index from source: an http(s) URL (the
-// directory that holds dists/), a repository directory (DIR, its public/ is read), or a
-// directory holding dists/ itself. InRelease must be signed by opt.Key and not expired
+// directory that holds dists/), a repository directory (DIR, its public/ is read, or its
+// bucket when repo.conf names a Storage), or a directory holding dists/ itself. InRelease must be signed by opt.Key and not expired
 // (Valid-Until), and every Packages file must match the size and SHA256 that Release lists.
 // An InRelease that does not verify (or no key to verify it) is an ErrVerify, an expired
 // one an ErrExpired.
@@ -217,6 +218,22 @@ func parseReleaseDate(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("cannot parse date %q", s)
 }
 
+// bucketFetcher reads the published tree of the repository in dir from its bucket, with the
+// AWS credentials of this machine; the key defaults to the one beside repo.conf.
+func bucketFetcher(ctx context.Context, dir string, cfg Config, key []byte) (func(string) ([]byte, error), []byte, func(), error) {
+	pub, err := storage.NewS3(ctx, cfg.Storage)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("read index: %w", err)
+	}
+	if len(key) == 0 {
+		key, _ = os.ReadFile(filepath.Join(dir, BucketKeyFile))
+	}
+	return func(p string) ([]byte, error) {
+		b, _, err := storage.ReadFile(ctx, pub, path.Clean(p))
+		return b, err
+	}, key, func() {}, nil
+}
+
 // fetcher returns a function reading a repository-relative path from source, and the
 // default key for that source.
 func fetcher(ctx context.Context, source string, opt IndexOptions) (func(string) ([]byte, error), []byte, func(), error) {
@@ -258,6 +275,9 @@ func fetcher(ctx context.Context, source string, opt IndexOptions) (func(string)
 	}
 	dir := strings.TrimPrefix(source, "file://")
 	key := opt.Key
+	if cfg, err := ReadConfig(dir); err == nil && cfg.Storage != "" {
+		return bucketFetcher(ctx, dir, cfg, key)
+	}
 	if fi, err := os.Stat(filepath.Join(dir, PublicDir, "dists")); err == nil && fi.IsDir() {
 		dir = filepath.Join(dir, PublicDir)
 	}

@@ -9,20 +9,17 @@ import (
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
-	"github.com/upds/upds/interp/atomicfile"
 	"github.com/upds/upds/interp/parallel"
+	"github.com/upds/upds/interp/storage"
 )
 
 // indexDirs returns, for each configured architecture, the directory of its index
@@ -78,28 +75,57 @@ func newByHashPolicy(opt PublishOptions) byHashPolicy {
 	return p
 }
 
+// builtIndex is one binary-ARCH directory's new index files, not yet written.
+type builtIndex struct {
+	dir    string // relative to the published tree: dists/SUITE/main/binary-amd64
+	state  *indexState
+	files  []storage.Object // Packages, Packages.gz, Release
+	byHash []storage.Object // by-hash/SHA256/<sum> of Packages and Packages.gz
+}
+
 // writeIndexes writes Packages, Packages.gz and Release of every binary-ARCH directory
-// whose content changed, each through by-hash first, and prunes old by-hash files.
-func writeIndexes(pub string, cfg Config, live []*poolEntry, st *state, now time.Time, opt PublishOptions) error {
+// whose content changed, each through by-hash first: all the by-hash files, then all the
+// indexes. It returns the by-hash files that no kept generation names, to be deleted once
+// the new Release is live.
+func writeIndexes(ctx context.Context, pub storage.Store, cfg Config, live []*poolEntry, st *state, now time.Time, opt PublishOptions) ([]string, error) {
 	dirs, lists := indexDirs(cfg, live)
-	dists := filepath.Join(pub, "dists", cfg.Suite)
 	pol := newByHashPolicy(opt)
-	// Past the point of no return: not cancelled.
-	res, err := parallel.Map(context.Background(), len(dirs), 0, func(_ context.Context, i int) (*indexState, error) {
+	built, err := parallel.Map(ctx, len(dirs), 0, func(ctx context.Context, i int) (*builtIndex, error) {
 		d, l := dirs[i], lists[i]
-		abs := filepath.Join(dists, filepath.FromSlash(d))
 		key := listKey(l)
 		prev := st.Indexes[d]
-		if prev != nil && prev.Key == key && indexIntact(abs, prev) {
-			return prev, nil
+		if prev != nil && prev.Key == key && indexIntact(ctx, pub, "dists/"+cfg.Suite+"/"+d, prev) {
+			return &builtIndex{state: prev}, nil
 		}
-		return writeIndex(abs, d, cfg, l, key, prev, now, pol)
+		return buildIndex("dists/"+cfg.Suite+"/"+d, cfg, l, key, prev, now, pol)
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for i, s := range res {
-		st.Indexes[dirs[i]] = s
+	var byHash, files []storage.Object
+	for _, b := range built {
+		byHash = append(byHash, b.byHash...)
+		files = append(files, b.files...)
+	}
+	if err := pub.Put(ctx, byHash...); err != nil {
+		return nil, fmt.Errorf("by-hash: %w", err)
+	}
+	if err := pub.Put(ctx, files...); err != nil {
+		return nil, err
+	}
+	var old []string
+	k := 0
+	for i, b := range built {
+		if b.files != nil {
+			b.state.Stamp = files[k].Stamp // Packages, as written
+			k += len(b.files)
+			stale, err := staleByHash(ctx, pub, b.dir, b.state)
+			if err != nil {
+				return nil, err
+			}
+			old = append(old, stale...)
+		}
+		st.Indexes[dirs[i]] = b.state
 	}
 	// Forget architectures no longer configured.
 	for d := range st.Indexes {
@@ -107,41 +133,52 @@ func writeIndexes(pub string, cfg Config, live []*poolEntry, st *state, now time
 			delete(st.Indexes, d)
 		}
 	}
-	return nil
+	return old, nil
 }
 
-func indexIntact(abs string, s *indexState) bool {
-	fi, err := os.Stat(filepath.Join(abs, "Packages"))
-	return err == nil && fi.Size() == s.Files["Packages"].Size && fi.ModTime().UnixNano() == s.Mtime
+func indexIntact(ctx context.Context, pub storage.Store, dir string, s *indexState) bool {
+	info, err := pub.Stat(ctx, dir+"/Packages")
+	return err == nil && info.Size == s.Files["Packages"].Size && info.Stamp == s.Stamp
 }
 
-// writeIndex writes the index directory abs (d relative to dists/SUITE) listing l.
-func writeIndex(abs, d string, cfg Config, l []*poolEntry, key string, prev *indexState, now time.Time, pol byHashPolicy) (*indexState, error) {
-	byhash := filepath.Join(abs, "by-hash", "SHA256")
-	if err := os.MkdirAll(byhash, 0o755); err != nil {
-		return nil, err
-	}
-	arch := strings.TrimPrefix(path.Base(d), "binary-")
+// buildIndex makes the index files of dir listing l: Packages, its gzip and the
+// per-architecture Release, with their sums, by-hash copies and generations.
+// Compressing and hashing run at the same time.
+func buildIndex(dir string, cfg Config, l []*poolEntry, key string, prev *indexState, now time.Time, pol byHashPolicy) (*builtIndex, error) {
+	arch := strings.TrimPrefix(path.Base(dir), "binary-")
 	rel := []byte(fmt.Sprintf("Archive: %s\nOrigin: %s\nLabel: %s\nComponent: %s\nArchitecture: %s\n",
 		cfg.Suite, cfg.Origin, cfg.Label, cfg.Component, arch))
-	ns := &indexState{Key: key}
-	staged, err := stageIndex(abs, packagesText(l), rel, ns)
-	for _, f := range staged {
-		defer f.Abort()
+	pk := packagesText(l)
+	var wg sync.WaitGroup
+	var gz []byte
+	var gzErr error
+	wg.Go(func() { gz, gzErr = gzipBytes(pk) })
+	var pkMD5 [md5.Size]byte
+	var pkSHA [sha256.Size]byte
+	wg.Go(func() { pkMD5 = md5.Sum(pk) })
+	pkSHA = sha256.Sum256(pk)
+	wg.Wait()
+	if gzErr != nil {
+		return nil, gzErr
 	}
-	if err != nil {
-		return nil, err
+	ns := &indexState{Key: key, Files: map[string]fileSum{
+		"Packages":    {Size: int64(len(pk)), MD5: hex.EncodeToString(pkMD5[:]), SHA256: hex.EncodeToString(pkSHA[:])},
+		"Packages.gz": sums(gz),
+		"Release":     sums(rel),
+	}}
+	ns.Generations = keptGenerations(ns, prev, now, pol)
+	b := &builtIndex{dir: dir, state: ns}
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{"Packages", pk}, {"Packages.gz", gz}, {"Release", rel}} {
+		b.files = append(b.files, storage.Object{Name: dir + "/" + f.name, Data: f.data, CacheControl: "no-cache"})
+		if f.name != "Release" {
+			b.byHash = append(b.byHash, storage.Object{Name: dir + "/by-hash/SHA256/" + ns.Files[f.name].SHA256,
+				Data: f.data, CacheControl: storage.ImmutableCache})
+		}
 	}
-	if err := installIndex(byhash, staged, ns); err != nil {
-		return nil, err
-	}
-	fi, err := os.Stat(filepath.Join(abs, "Packages"))
-	if err != nil {
-		return nil, err
-	}
-	ns.Mtime = fi.ModTime().UnixNano()
-	ns.Generations = pruneByHash(byhash, ns, prev, now, pol)
-	return ns, nil
+	return b, nil
 }
 
 // packagesText is the Packages file listing l.
@@ -160,121 +197,43 @@ func packagesText(l []*poolEntry) []byte {
 	return pk
 }
 
-// stageIndex writes Packages, Packages.gz and Release as temporary files in abs (in that
-// order, the order they are renamed in), syncs the first two (by-hash links them before they
-// go live) and records their sums in ns.Files. Compressing, hashing, and writing and syncing
-// Packages run at the same time. The files returned, even with an error, must be aborted.
-func stageIndex(abs string, pk, rel []byte, ns *indexState) ([]*atomicfile.File, error) {
-	var wg sync.WaitGroup
-	var gz []byte
-	var gzErr error
-	wg.Go(func() { gz, gzErr = gzipBytes(pk) })
-	var pkMD5 [md5.Size]byte
-	var pkSHA [sha256.Size]byte
-	wg.Go(func() { pkMD5 = md5.Sum(pk) })
-	wg.Go(func() { pkSHA = sha256.Sum256(pk) })
-	var staged []*atomicfile.File
-	pkf, err := stage(abs, "Packages", pk)
-	if err == nil {
-		staged = append(staged, pkf)
-		err = syncStaged(pkf)
-	}
-	wg.Wait()
-	if err != nil {
-		return staged, err
-	}
-	if gzErr != nil {
-		return staged, gzErr
-	}
-	ns.Files = map[string]fileSum{
-		"Packages":    {Size: int64(len(pk)), MD5: hex.EncodeToString(pkMD5[:]), SHA256: hex.EncodeToString(pkSHA[:])},
-		"Packages.gz": sums(gz),
-		"Release":     sums(rel),
-	}
-	for _, f := range []struct {
-		name string
-		data []byte
-	}{{"Packages.gz", gz}, {"Release", rel}} {
-		sf, err := stage(abs, f.name, f.data)
-		if err != nil {
-			return staged, err
-		}
-		staged = append(staged, sf)
-	}
-	return staged, syncStaged(staged[1])
-}
-
-// syncStaged syncs a staged file, as it must be before by-hash links it.
-func syncStaged(f *atomicfile.File) error {
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", f.Path(), err)
-	}
-	return nil
-}
-
-// stage writes data to a temporary file, mode 0644, that replaces dir/name on Commit.
-func stage(dir, name string, data []byte) (*atomicfile.File, error) {
-	f, err := atomicfile.Create(nil, filepath.Join(dir, name), 0o644)
-	if err != nil {
-		return nil, err
-	}
-	// The mode is set now, not on Commit: by-hash links share the file before that.
-	if _, err = f.Write(data); err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err != nil {
-		f.Abort()
-		return nil, fmt.Errorf("write %s: %w", f.Path(), err)
-	}
-	return f, nil
-}
-
-// installIndex links the staged (and synced) Packages and Packages.gz into by-hash, then
-// renames the staged files into place, in order, and syncs the directory.
-func installIndex(byhash string, staged []*atomicfile.File, ns *indexState) error {
-	for _, f := range staged[:2] {
-		target := filepath.Join(byhash, ns.Files[filepath.Base(f.Path())].SHA256)
-		if err := os.Link(f.Name(), target); err != nil && !errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("by-hash: %w", err)
-		}
-	}
-	if err := atomicfile.SyncDir(byhash); err != nil {
-		return err
-	}
-	return atomicfile.CommitAll(staged...)
-}
-
-// pruneByHash returns the by-hash generations to keep, the new one (ns's) first: the last
-// pol.keepGens and any that stopped being current less than pol.grace ago. It deletes the
-// other files of byhash.
-func pruneByHash(byhash string, ns, prev *indexState, now time.Time, pol byHashPolicy) []generation {
+// keptGenerations returns the by-hash generations to keep, the new one (ns's) first: the
+// last pol.keepGens and any that stopped being current less than pol.grace ago.
+func keptGenerations(ns, prev *indexState, now time.Time, pol byHashPolicy) []generation {
 	cur := generation{Hashes: []string{ns.Files["Packages"].SHA256, ns.Files["Packages.gz"].SHA256}}
 	var gens []generation
 	if prev != nil {
-		gens = prev.Generations
+		gens = slices.Clone(prev.Generations)
 	}
 	if len(gens) > 0 && gens[0].Until == 0 {
 		gens[0].Until = now.Unix()
 	}
 	gens = append([]generation{cur}, gens...)
-	keep := map[string]bool{}
 	var kept []generation
 	for i, g := range gens {
 		if i < pol.keepGens || now.Unix()-g.Until < int64(pol.grace/time.Second) {
 			kept = append(kept, g)
-			for _, h := range g.Hashes {
-				keep[h] = true
-			}
-		}
-	}
-	if ents, err := os.ReadDir(byhash); err == nil {
-		for _, e := range ents {
-			if !keep[e.Name()] && !strings.HasPrefix(e.Name(), ".") {
-				os.Remove(filepath.Join(byhash, e.Name()))
-			}
 		}
 	}
 	return kept
+}
+
+// staleByHash lists the by-hash files of dir that no generation of s keeps.
+func staleByHash(ctx context.Context, pub storage.Store, dir string, s *indexState) ([]string, error) {
+	keep := map[string]bool{}
+	for _, g := range s.Generations {
+		for _, h := range g.Hashes {
+			keep[h] = true
+		}
+	}
+	var stale []string
+	err := pub.List(ctx, dir+"/by-hash/SHA256/", func(i storage.Info) error {
+		if !keep[path.Base(i.Name)] {
+			stale = append(stale, i.Name)
+		}
+		return nil
+	})
+	return stale, err
 }
 
 func gzipBytes(data []byte) ([]byte, error) {

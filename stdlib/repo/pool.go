@@ -8,11 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
+	"io"
 	"maps"
 	"os"
-	"path"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/upds/upds/interp/parallel"
+	"github.com/upds/upds/interp/storage"
 	"github.com/upds/upds/stdlib/deb"
 	"github.com/upds/upds/stdlib/deb/control"
 	"github.com/upds/upds/stdlib/version"
@@ -29,46 +28,52 @@ import (
 // stanzaFirst lists the Packages fields in the order apt-ftparchive writes them; others follow.
 var stanzaFirst = []string{"Package", "Source", "Version", "Architecture", "Maintainer", "Installed-Size"}
 
-// readDeb reads the .deb at abs: control data and whole-file hashes, and with verify
-// also every data.tar path (none may escape the package root) and the md5sums.
-// Buffers come from bufs (a pool of *bufio.Reader), as allocating one per file
-// costs more than reading a tiny package. Symbolic links are not followed. The
-// returned FileInfo is the file's as read (size and mtime key the index cache).
-func readDeb(abs string, verify bool, bufs *sync.Pool) (*deb.Info, os.FileInfo, error) {
+// readDeb reads the .deb at abs (an upload; see readDebFrom). Symbolic links are not
+// followed.
+func readDeb(abs string, verify bool, bufs *sync.Pool) (*deb.Info, error) {
 	f, err := os.OpenFile(abs, os.O_RDONLY|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) {
-			return nil, nil, errors.New("not a regular file (symbolic link)")
+			return nil, errors.New("not a regular file (symbolic link)")
 		}
-		return nil, nil, err
+		return nil, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, nil, errors.New("not a regular file")
+		return nil, errors.New("not a regular file")
 	}
+	return readDebFrom(f, fi.Size(), verify, bufs)
+}
+
+// readDebFrom reads a .deb of size bytes: control data and whole-file hashes, and with
+// verify also every data.tar path (none may escape the package root) and the md5sums.
+// Buffers come from bufs (a pool of *bufio.Reader), as allocating one per file costs more
+// than reading a tiny package.
+func readDebFrom(r io.Reader, size int64, verify bool, bufs *sync.Pool) (*deb.Info, error) {
 	br, _ := bufs.Get().(*bufio.Reader)
 	if br == nil {
-		br = bufio.NewReaderSize(f, 64<<10)
+		br = bufio.NewReaderSize(r, 64<<10)
 	} else {
-		br.Reset(f)
+		br.Reset(r)
 	}
 	defer bufs.Put(br)
 	info, err := deb.Read(br, deb.ReadOptions{Hash: true, Verify: verify})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if info.Size != fi.Size() {
-		return nil, nil, errors.New("file changed while being read")
+	if info.Size != size {
+		return nil, errors.New("file changed while being read")
 	}
-	return info, fi, nil
+	return info, nil
 }
 
-// makeEntry builds the index entry of a .deb for pool path rel.
-func makeEntry(rel string, info *deb.Info, fi os.FileInfo) (*poolEntry, error) {
+// makeEntry builds the index entry of a .deb for pool path rel; stamp is the pool
+// object's (Info.Stamp), or "" until it is stored.
+func makeEntry(rel string, info *deb.Info, stamp string) (*poolEntry, error) {
 	p := info.Control
 	size, md5hex, shahex := info.Size, info.MD5, info.SHA256
 	var out control.Paragraph
@@ -98,7 +103,7 @@ func makeEntry(rel string, info *deb.Info, fi os.FileInfo) (*poolEntry, error) {
 		return nil, err
 	}
 	e := &poolEntry{
-		Path: rel, Size: size, Mtime: fi.ModTime().UnixNano(),
+		Path: rel, Size: size, Stamp: stamp,
 		Name: p.Get("Package"), Version: p.Get("Version"), Arch: p.Get("Architecture"),
 		SHA256: shahex, Stanza: st,
 	}
@@ -106,15 +111,17 @@ func makeEntry(rel string, info *deb.Info, fi os.FileInfo) (*poolEntry, error) {
 }
 
 // loadPool learns what the pool holds from the index cache, which only Publish changes
-// (under the lock). The pool is walked instead (cached entries reused when size and mtime
-// match) when asked to, when the cache is missing, or when a publish was interrupted
-// between changing the pool and saving the cache (the dirty marker).
+// (under the lock). The pool is listed instead (cached entries reused when size and stamp
+// match) when asked to, when the cache is missing, when a publish was interrupted between
+// changing the pool and saving the state (the dirty marker), or when the state in the
+// store is not the one this machine's cache describes (another machine published to the
+// same bucket since).
 func (p *publisher) loadPool(ctx context.Context) error {
 	p.cache = loadCache(p.dir)
-	_, err := os.Lstat(p.dirty.path)
-	p.dirty.set = err == nil
-	if p.opt.Rescan || !p.cache.ok || p.dirty.set {
-		if p.entries, p.rep.Broken, err = scanPool(ctx, p.pub, p.cache.entries); err != nil {
+	p.dirty.load(ctx)
+	if p.opt.Rescan || !p.cache.ok || p.dirty.set || p.cache.id != p.state.ID {
+		var err error
+		if p.entries, p.rep.Broken, err = scanPool(ctx, p.st.pub, p.cache.entries); err != nil {
 			return err
 		}
 		p.broken = make(map[string]bool, len(p.rep.Broken))
@@ -127,11 +134,11 @@ func (p *publisher) loadPool(ctx context.Context) error {
 	return nil
 }
 
-// scanPool lists the .deb files under public/pool, reusing cached entries whose
-// size and mtime still match and reading the others.
-// Unreadable pool files are left out of the index and returned in broken, in pool order.
-func scanPool(ctx context.Context, pub string, cache map[string]*poolEntry) (entries map[string]*poolEntry, broken []BrokenFile, err error) {
-	entries, todo, err := walkPool(ctx, pub, cache)
+// scanPool lists the .deb files under pool/, reusing cached entries whose size and stamp
+// still match and reading the others. Unreadable pool files are left out of the index and
+// returned in broken, in pool order.
+func scanPool(ctx context.Context, pub storage.Store, cache map[string]*poolEntry) (entries map[string]*poolEntry, broken []BrokenFile, err error) {
+	entries, todo, err := listPool(ctx, pub, cache)
 	if err != nil {
 		return nil, nil, fmt.Errorf("scan pool: %w", err)
 	}
@@ -141,12 +148,7 @@ func scanPool(ctx context.Context, pub string, cache map[string]*poolEntry) (ent
 	}
 	var bufs sync.Pool
 	results, err := parallel.Map(ctx, len(todo), 0, func(ctx context.Context, i int) (scanned, error) {
-		abs := filepath.Join(pub, filepath.FromSlash(todo[i]))
-		info, fi, err := readDeb(abs, false, &bufs)
-		if err != nil {
-			return scanned{err: err}, nil
-		}
-		e, err := makeEntry(todo[i], info, fi)
+		e, err := readPoolFile(ctx, pub, todo[i], &bufs)
 		return scanned{e, err}, nil
 	})
 	if err != nil {
@@ -154,47 +156,45 @@ func scanPool(ctx context.Context, pub string, cache map[string]*poolEntry) (ent
 	}
 	for i, r := range results {
 		if r.err != nil {
-			broken = append(broken, BrokenFile{Path: todo[i], Reason: r.err.Error()})
+			broken = append(broken, BrokenFile{Path: todo[i].Name, Reason: r.err.Error()})
 			continue
 		}
-		entries[todo[i]] = r.e
+		entries[todo[i].Name] = r.e
 	}
+	sort.Slice(broken, func(i, j int) bool { return broken[i].Path < broken[j].Path })
 	return entries, broken, nil
 }
 
-// walkPool returns the cached entries of the .deb files under public/pool whose size and
-// mtime still match, and the pool paths of the others, to be read.
-func walkPool(ctx context.Context, pub string, cache map[string]*poolEntry) (entries map[string]*poolEntry, todo []string, err error) {
+// readPoolFile reads a pool object and makes its entry.
+func readPoolFile(ctx context.Context, pub storage.Store, obj storage.Info, bufs *sync.Pool) (*poolEntry, error) {
+	r, info, err := pub.Open(ctx, obj.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	d, err := readDebFrom(r, info.Size, false, bufs)
+	if err != nil {
+		return nil, err
+	}
+	return makeEntry(obj.Name, d, info.Stamp)
+}
+
+// listPool returns the cached entries of the .deb files under pool/ whose size and stamp
+// still match, and the other pool objects, to be read.
+func listPool(ctx context.Context, pub storage.Store, cache map[string]*poolEntry) (entries map[string]*poolEntry, todo []storage.Info, err error) {
 	entries = make(map[string]*poolEntry, len(cache))
-	root := filepath.Join(pub, "pool")
-	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, os.ErrNotExist) && p == root {
-				return filepath.SkipDir
-			}
-			return err
-		}
-		if d.IsDir() {
-			return ctx.Err()
-		}
-		if !strings.HasSuffix(d.Name(), ".deb") || strings.HasPrefix(d.Name(), ".") {
+	err = pub.List(ctx, "pool/", func(i storage.Info) error {
+		if !strings.HasSuffix(i.Name, ".deb") {
 			return nil
 		}
-		rel, _ := filepath.Rel(pub, p)
-		rel = filepath.ToSlash(rel)
-		if c, ok := cache[rel]; ok {
-			fi, err := d.Info()
-			if err != nil {
-				return err
-			}
-			if fi.Size() == c.Size && fi.ModTime().UnixNano() == c.Mtime {
-				entries[rel] = c
-				return nil
-			}
+		if c, ok := cache[i.Name]; ok && c.Size == i.Size && c.Stamp == i.Stamp {
+			entries[i.Name] = c
+			return nil
 		}
-		todo = append(todo, rel)
+		todo = append(todo, i)
 		return nil
 	})
+	sort.Slice(todo, func(i, j int) bool { return todo[i].Name < todo[j].Name })
 	return entries, todo, err
 }
 
@@ -245,13 +245,4 @@ func keepNewest(es []*poolEntry, n int) (keep, drop []*poolEntry) {
 		}
 	}
 	return keep, drop
-}
-
-func removeEmptyDirs(pub, rel string) {
-	for rel != "pool" && rel != "." && strings.HasPrefix(rel, "pool/") {
-		if os.Remove(filepath.Join(pub, filepath.FromSlash(rel))) != nil {
-			return
-		}
-		rel = path.Dir(rel)
-	}
 }

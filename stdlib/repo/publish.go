@@ -2,6 +2,8 @@ package repo
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,8 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/upds/upds/interp/atomicfile"
-	"golang.org/x/sys/unix"
+	"github.com/upds/upds/interp/storage"
 )
 
 // PublishOptions configure Publish.
@@ -64,67 +65,75 @@ type PublishReport struct {
 }
 
 // Publish moves valid uploads from DIR/incoming into the pool, moves invalid ones to
-// DIR/rejected (with FILE.reason), and rewrites public/setup.sh and the signed indexes
-// atomically. It reads DIR/repo.conf once (without one: ErrNotRepository) and prints
-// nothing: what it did, unreadable pool files included, is in the report.
-// Publishes of the same repository are serialised with a lock.
+// DIR/rejected (with FILE.reason), and rewrites setup.sh and the signed indexes
+// atomically: pool files first, by-hash index files next, InRelease last; old by-hash
+// generations and pruned pool files are deleted only after that. It reads DIR/repo.conf
+// once (without one: ErrNotRepository) and prints nothing: what it did, unreadable pool
+// files included, is in the report. The published tree is DIR/public, or the S3 prefix
+// of repo.conf's Storage (see store.go).
+//
+// Publishes of the same repository are serialised with a lock: a flock on disk, a lease
+// object in the bucket on S3, so that machines publishing to one bucket take turns and
+// each sees the packages the others added. As a fence behind the lease, the publish state
+// is written with a conditional request before Release: a publisher whose lease was taken
+// over (storage.ErrLockLost, or a state written by another meanwhile) stops before its
+// Release and InRelease can replace the other's; what it put into the pool is indexed by
+// the next publish.
 //
 // When ctx ends before the new indexes are written, Publish stops and returns ctx's
-// error: the published indexes stay as they were, uploads already moved into the pool are
-// synced (the next publish walks the pool and indexes them) and the others stay in
-// incoming/. Once the indexes are being written, the publish completes.
+// error: the published indexes stay as they were and the uploads stay in incoming/. Once
+// the indexes are being written, the publish completes (or stops at the fence).
 func Publish(ctx context.Context, dir string, opt PublishOptions) (*PublishReport, error) {
 	start := time.Now()
-	p, err := newPublisher(dir, opt)
+	p, err := newPublisher(ctx, dir, opt)
 	if err != nil {
 		return nil, err
 	}
-	unlock, err := lock(ctx, dir)
+	held, unlock, err := p.st.meta.Lock(ctx, "publish.lock")
 	if err != nil {
-		return nil, fmt.Errorf("publish: %w", err)
+		return nil, fmt.Errorf("publish: lock repository: %w", err)
 	}
 	defer unlock()
-	if err := p.loadKey(); err != nil {
-		return nil, fmt.Errorf("publish: %w", err)
-	}
-	if err := p.loadPool(ctx); err != nil {
-		return nil, fmt.Errorf("publish: %w", err)
-	}
-	if err := p.incoming(ctx); err != nil {
+	if err := p.prepare(held); err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
 	// The point of no return: from here on the publish runs to its end.
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("publish: %w", err)
+	if err := held.Err(); err != nil {
+		return nil, fmt.Errorf("publish: %w", context.Cause(held))
 	}
 	live, drop := p.retain()
-	if err := p.commit(live); err != nil {
+	if err := p.commit(held, live); err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
 	if err := p.prune(drop); err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
+	p.cleanIncoming()
 	p.rep.Duration = time.Since(start)
 	return p.rep, nil
 }
 
 // publisher is one publish under way: what it read, what it changed, what it reports.
 type publisher struct {
-	dir, pub string // the repository and its public/
-	cfg      Config
-	opt      PublishOptions
-	now      time.Time         // Release Date: opt.Now or the time, UTC, whole seconds
-	extra    map[string][]byte // public/ path -> content: setup.sh and opt.ExtraFiles
-	sig      *signer
-	rep      *PublishReport
+	dir   string // the repository
+	st    *stores
+	cfg   Config
+	opt   PublishOptions
+	now   time.Time         // Release Date: opt.Now or the time, UTC, whole seconds
+	extra map[string][]byte // public/ path -> content: setup.sh and opt.ExtraFiles
+	sig   *signer
+	rep   *PublishReport
 
+	state   *state                // the publish state as loaded (meta store)
+	stamp   string                // of state.json as loaded; "" for none
 	cache   *indexCache           // the index cache as loaded
 	entries map[string]*poolEntry // pool path -> entry: what the pool holds
 	broken  map[string]bool       // pool paths that could not be read
 	dirty   dirtyMarker
+	fetched map[string]string // uploads copied from an S3 incoming prefix: name -> stamp
 }
 
-func newPublisher(dir string, opt PublishOptions) (*publisher, error) {
+func newPublisher(ctx context.Context, dir string, opt PublishOptions) (*publisher, error) {
 	cfg, err := ReadConfig(dir)
 	if err != nil {
 		return nil, err
@@ -132,36 +141,69 @@ func newPublisher(dir string, opt PublishOptions) (*publisher, error) {
 	for name := range opt.ExtraFiles {
 		clean := path.Clean(name)
 		if !fs.ValidPath(clean) || clean == "." || clean == "dists" || clean == "pool" ||
-			strings.HasPrefix(clean, "dists/") || strings.HasPrefix(clean, "pool/") {
+			strings.HasPrefix(clean, "dists/") || strings.HasPrefix(clean, "pool/") || strings.HasPrefix(clean, metaDir) {
 			return nil, fmt.Errorf("publish: extra file %q must be a relative path outside dists/ and pool/", name)
 		}
 	}
-	script, err := setupScript(dir, cfg)
+	st, err := openStores(ctx, dir, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
-	extra := map[string][]byte{SetupScriptFile: script}
-	maps.Copy(extra, opt.ExtraFiles)
+	if cfg.URL == "" {
+		cfg.URL = st.httpURL()
+	}
 	now := opt.Now
 	if now.IsZero() {
 		now = time.Now()
 	}
 	return &publisher{
-		dir: dir, pub: filepath.Join(dir, PublicDir), cfg: cfg, opt: opt, extra: extra,
+		dir: dir, st: st, cfg: cfg, opt: opt,
 		now:   now.UTC().Truncate(time.Second),
 		rep:   &PublishReport{Added: []string{}, Unchanged: []string{}, Rejected: []Rejection{}, Removed: []string{}},
-		dirty: dirtyMarker{path: filepath.Join(dir, dirtyFile)},
+		dirty: dirtyMarker{meta: st.meta},
 	}, nil
 }
 
-// loadKey loads the signing key.
-func (p *publisher) loadKey() error {
+// prepare does what comes before the point of no return: the signing key and setup.sh,
+// the pool as it is, and the uploads.
+func (p *publisher) prepare(ctx context.Context) error {
+	if err := p.loadKey(ctx); err != nil {
+		return err
+	}
+	var err error
+	if p.state, p.stamp, err = loadState(ctx, p.st.meta); err != nil {
+		return err
+	}
+	if err := p.loadPool(ctx); err != nil {
+		return err
+	}
+	if err := p.fetchUploads(ctx); err != nil {
+		return err
+	}
+	return p.incoming(ctx)
+}
+
+// loadKey loads the signing key, and makes setup.sh with the public key of the
+// published tree.
+func (p *publisher) loadKey(ctx context.Context) error {
 	keyData, err := os.ReadFile(filepath.Join(p.dir, KeyFile))
 	if err != nil {
 		return err
 	}
-	p.sig, err = loadSigner(keyData)
-	return err
+	if p.sig, err = loadSigner(keyData); err != nil {
+		return err
+	}
+	pub, _, err := storage.ReadFile(ctx, p.st.pub, "key.asc")
+	if err != nil {
+		return fmt.Errorf("public key: %w", err)
+	}
+	script, err := setupScript(pub, p.cfg)
+	if err != nil {
+		return err
+	}
+	p.extra = map[string][]byte{SetupScriptFile: script}
+	maps.Copy(p.extra, p.opt.ExtraFiles)
+	return nil
 }
 
 // retain returns the entries the new index lists, in index order, and those that
@@ -179,110 +221,96 @@ func (p *publisher) retain() (live, drop []*poolEntry) {
 	return live, drop
 }
 
-// commit makes live the published state: indexes, extra files, Release and its
-// signatures (InRelease last); then it remembers what it published (index cache, state).
-func (p *publisher) commit(live []*poolEntry) error {
-	st := loadState(p.dir)
-	if err := writeIndexes(p.pub, p.cfg, live, st, p.now, p.opt); err != nil {
+// commit makes live the published state: by-hash files, indexes, extra files, Release
+// and Release.gpg; then the state, written only if no other publisher wrote one since it
+// was loaded; then InRelease, only while the lock is held; then it deletes the by-hash files
+// no generation keeps and saves the index cache of this machine.
+func (p *publisher) commit(held context.Context, live []*poolEntry) error {
+	ctx := context.WithoutCancel(held)
+	old, err := writeIndexes(ctx, p.st.pub, p.cfg, live, p.state, p.now, p.opt)
+	if err != nil {
 		return err
 	}
-	if err := writeRelease(p.pub, p.cfg, st, p.sig, p.now, p.extra); err != nil {
+	p.state.ID = newID()
+	fence := func() error {
+		err := saveState(ctx, p.st.meta, p.state, p.stamp)
+		if errors.Is(err, storage.ErrPrecondition) {
+			return fmt.Errorf("InRelease not written: another publisher wrote %s/state.json meanwhile (this one's lock was taken over); publish again", p.st.meta)
+		}
+		if err != nil {
+			return fmt.Errorf("save state: %w", err)
+		}
+		if err := held.Err(); err != nil {
+			return fmt.Errorf("InRelease not written: %w", context.Cause(held))
+		}
+		return nil
+	}
+	if err := writeRelease(ctx, p.st.pub, p.cfg, p.state, p.sig, p.now, p.extra, fence); err != nil {
 		return err
 	}
-	if err := saveCache(p.dir, p.cache, live); err != nil {
+	if err := p.st.pub.Delete(ctx, old...); err != nil {
+		return fmt.Errorf("delete old by-hash files: %w", err)
+	}
+	if err := saveCache(p.dir, p.cache, live, p.state.ID); err != nil {
 		return fmt.Errorf("save cache: %w", err)
 	}
-	if err := saveState(p.dir, st); err != nil {
-		return fmt.Errorf("save state: %w", err)
-	}
 	return nil
+}
+
+// newID names a publish: the index cache of a machine is current while the state in the
+// store names the publish it saved.
+func newID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // prune deletes the pool files the new index no longer lists.
 func (p *publisher) prune(drop []*poolEntry) error {
+	ctx := context.Background()
 	if len(drop) > 0 {
-		if err := p.dirty.mark(); err != nil {
+		if err := p.dirty.mark(ctx); err != nil {
 			return err
 		}
-	}
-	for _, e := range drop {
-		if err := os.Remove(filepath.Join(p.pub, filepath.FromSlash(e.Path))); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("remove old version: %w", err)
+		names := make([]string, len(drop))
+		for i, e := range drop {
+			names[i] = e.Path
 		}
-		p.rep.Removed = append(p.rep.Removed, e.Path)
-		removeEmptyDirs(p.pub, path.Dir(e.Path))
+		if err := p.st.pub.Delete(ctx, names...); err != nil {
+			return fmt.Errorf("remove old versions: %w", err)
+		}
+		p.rep.Removed = append(p.rep.Removed, names...)
 	}
-	return p.dirty.clear()
+	return p.dirty.clear(ctx)
 }
 
-// dirtyMarker is private/pool.dirty: it exists while a publish may have changed the pool
-// but not yet the index cache, and makes the next publish walk the pool.
+// dirtyMarker is pool.dirty in the meta store: it exists while a publish may have changed
+// the pool but not yet the state, and makes the next publish (of any machine) walk the
+// pool.
 type dirtyMarker struct {
-	path string
-	set  bool // the file exists
+	meta storage.Store
+	set  bool // the object exists
 }
 
-// mark creates the marker before the first change to the pool. It needs no fsync of
-// its own: the journal commits it no later than the pool renames that follow it, and
-// those are synced before any index refers to them.
-func (m *dirtyMarker) mark() error {
+func (m *dirtyMarker) load(ctx context.Context) {
+	_, err := m.meta.Stat(ctx, "pool.dirty")
+	m.set = err == nil
+}
+
+// mark creates the marker before the first change to the pool.
+func (m *dirtyMarker) mark(ctx context.Context) error {
 	if m.set {
 		return nil
 	}
 	m.set = true
-	return os.WriteFile(m.path, nil, 0o600)
+	return m.meta.Put(ctx, storage.Object{Name: "pool.dirty", Data: []byte{}})
 }
 
-// clear removes the marker once the index cache describes the pool.
-func (m *dirtyMarker) clear() error {
+// clear removes the marker once the index cache and the state describe the pool.
+func (m *dirtyMarker) clear(ctx context.Context) error {
 	if !m.set {
 		return nil
 	}
 	m.set = false
-	return os.Remove(m.path)
-}
-
-// syncAdded makes the pool files of accepted uploads durable before any index refers
-// to them: a few are synced one by one (uploads may not have been), many with one syncfs.
-func (p *publisher) syncAdded() error {
-	if n := len(p.rep.Added); n > 16 {
-		return syncfs(p.pub)
-	} else if n == 0 {
-		return nil
-	}
-	dirs := map[string]bool{filepath.Join(p.dir, IncomingDir): true}
-	for _, a := range p.rep.Added {
-		f := filepath.Join(p.pub, filepath.FromSlash(a))
-		if err := syncFile(f); err != nil {
-			return err
-		}
-		dirs[filepath.Dir(f)] = true
-	}
-	for d := range dirs {
-		if err := atomicfile.SyncDir(d); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func syncFile(p string) error {
-	f, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
-}
-
-func syncfs(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := unix.Syncfs(int(f.Fd())); err != nil {
-		return fmt.Errorf("syncfs %s: %w", dir, err)
-	}
-	return nil
+	return m.meta.Delete(ctx, "pool.dirty")
 }

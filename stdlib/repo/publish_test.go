@@ -14,12 +14,20 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/upds/upds/interp/storage"
 )
 
 // TestUpdateDuringPublish runs apt-get update in a loop while publishes happen: no
 // update may ever see a hash sum mismatch or any other warning.
 func TestUpdateDuringPublish(t *testing.T) {
 	dir := newRepo(t, InitOptions{Config: Config{Architectures: []string{"amd64"}}})
+	testUpdateDuringPublish(t, dir, serve(t, dir).URL, filepath.Join(dir, PublicKeyFile))
+}
+
+// testUpdateDuringPublish races publishes of the repository dir with apt-get updates from
+// url, which apt trusts with keyFile.
+func testUpdateDuringPublish(t *testing.T, dir, url, keyFile string) {
 	upload(t, dir, "base", "1.0", "amd64")
 	if _, err := Publish(t.Context(), dir, PublishOptions{}); err != nil {
 		t.Fatal(err)
@@ -30,8 +38,7 @@ func TestUpdateDuringPublish(t *testing.T) {
 	for i := range 25 {
 		debs = append(debs, buildDeb(t, staged, "churn", "1."+strconv.Itoa(i), "amd64"))
 	}
-	srv := serve(t, dir)
-	a := newApt(t, srv.URL, filepath.Join(dir, PublicKeyFile), "stable")
+	a := newApt(t, url, keyFile, "stable")
 	a.must("apt-get", "update")
 
 	stop := make(chan struct{})
@@ -95,7 +102,7 @@ func TestIndexCache(t *testing.T) {
 		}
 	}
 	c := loadCache(dir)
-	if !c.ok || len(c.entries) != 2 || c.records != 6 { // 4 adds, 2 deletes
+	if !c.ok || len(c.entries) != 2 || c.records != 11 { // 4 adds, 2 deletes, 5 publishes (Init's too)
 		t.Errorf("cache: ok %v, %d entries, %d records", c.ok, len(c.entries), c.records)
 	}
 	if _, err := os.Stat(filepath.Join(dir, dirtyFile)); !os.IsNotExist(err) {
@@ -216,7 +223,7 @@ func TestPublishCancelled(t *testing.T) {
 	}
 
 	// Waiting for the lock.
-	unlock, err := lock(t.Context(), dir)
+	_, unlock, err := storage.NewDir(filepath.Join(dir, PrivateDir)).Lock(t.Context(), "publish.lock")
 	if err != nil {
 		t.Fatal(err)
 	}

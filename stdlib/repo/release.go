@@ -5,22 +5,22 @@ package repo
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"maps"
 	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/upds/upds/interp/atomicfile"
+	"github.com/upds/upds/interp/storage"
 )
 
-// writeRelease writes the extra files of public/ (path -> content) that changed, then
-// dists/SUITE/Release, Release.gpg and, last, InRelease.
-func writeRelease(pub string, cfg Config, st *state, sig *signer, now time.Time, extra map[string][]byte) error {
+// writeRelease writes the extra files (path -> content) that changed; then, only if fence
+// returns nil, Release and Release.gpg, and InRelease last.
+func writeRelease(ctx context.Context, pub storage.Store, cfg Config, st *state, sig *signer, now time.Time, extra map[string][]byte, fence func() error) error {
 	text := releaseText(cfg, st, now)
 	inrelease, err := sig.clearsign(text, now)
 	if err != nil {
@@ -30,46 +30,41 @@ func writeRelease(pub string, cfg Config, st *state, sig *signer, now time.Time,
 	if err != nil {
 		return err
 	}
-	dists := filepath.Join(pub, "dists", cfg.Suite)
-	var staged []*atomicfile.File
-	defer func() {
-		for _, f := range staged {
-			f.Abort()
-		}
-	}()
+	dists := "dists/" + cfg.Suite + "/"
+	var objs []storage.Object
 	for _, name := range slices.Sorted(maps.Keys(extra)) {
-		abs := filepath.Join(pub, filepath.FromSlash(path.Clean(name)))
-		if inPlace(abs, extra[name]) {
+		name := path.Clean(name)
+		if inPlace(ctx, pub, name, extra[name]) {
 			continue
 		}
-		f, err := stage(filepath.Dir(abs), filepath.Base(abs), extra[name])
-		if err != nil {
-			return err
-		}
-		staged = append(staged, f)
+		objs = append(objs, storage.Object{Name: name, Data: extra[name], CacheControl: "no-cache"})
 	}
-	for _, f := range []struct {
-		name string
-		data []byte
-	}{{"Release", text}, {"Release.gpg", detached}, {"InRelease", inrelease}} {
-		sf, err := stage(dists, f.name, f.data)
-		if err != nil {
-			return err
-		}
-		staged = append(staged, sf)
+	if err := pub.Put(ctx, objs...); err != nil {
+		return err
 	}
-	// All synced first, then renamed in order: InRelease last.
-	return atomicfile.CommitAll(staged...)
+	if err := fence(); err != nil {
+		return err
+	}
+	err = pub.Put(ctx, storage.Object{Name: dists + "Release", Data: text, CacheControl: "no-cache"},
+		storage.Object{Name: dists + "Release.gpg", Data: detached, CacheControl: "no-cache"})
+	if err != nil {
+		return err
+	}
+	return pub.Put(ctx, storage.Object{Name: dists + "InRelease", Data: inrelease, CacheControl: "no-cache"})
 }
 
-// inPlace reports whether the file at abs is already a regular file, mode 0644, that
-// holds data: rewriting it would change nothing a client sees.
-func inPlace(abs string, data []byte) bool {
-	fi, err := os.Lstat(abs)
-	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o644 || fi.Size() != int64(len(data)) {
+// inPlace reports whether the object name already holds data (in a Dir, as a file of
+// mode 0644, which a web server serves): rewriting it would change nothing a client sees.
+func inPlace(ctx context.Context, pub storage.Store, name string, data []byte) bool {
+	if info, err := pub.Stat(ctx, name); err != nil || info.Size != int64(len(data)) {
 		return false
 	}
-	old, err := os.ReadFile(abs)
+	if d, ok := pub.(*storage.Dir); ok {
+		if fi, err := os.Lstat(d.Path(name)); err != nil || fi.Mode().Perm() != 0o644 {
+			return false
+		}
+	}
+	old, _, err := storage.ReadFile(ctx, pub, name)
 	return err == nil && bytes.Equal(old, data)
 }
 

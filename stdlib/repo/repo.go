@@ -12,9 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/upds/upds/interp/atomicfile"
+	"github.com/upds/upds/interp/storage"
 	"github.com/upds/upds/stdlib/deb/control"
 	"github.com/upds/upds/stdlib/setup"
 )
@@ -29,7 +28,10 @@ const (
 
 	KeyFile       = "private/signing-key.asc" // armored private key, mode 0600
 	PublicKeyFile = "public/key.asc"          // armored public key
-	lockFile      = "private/publish.lock"
+	// BucketKeyFile is the public key kept beside repo.conf when the published tree is in a
+	// bucket (Storage): what uploaders check the bucket's index with (CheckUploads), read
+	// through the same channel as repo.conf.
+	BucketKeyFile = "key.asc"
 )
 
 // Config is the repository configuration, stored as a deb822 paragraph in DIR/repo.conf.
@@ -43,8 +45,16 @@ type Config struct {
 	Description   string        // optional
 	ValidFor      time.Duration // when > 0, Release gets Valid-Until: Date + ValidFor
 	// URL is where clients reach public/ (e.g. "https://apt.example.com/"); setup.sh
-	// carries it. Optional: without one, setup.sh asks for --repo URL.
+	// carries it. Optional: without one, setup.sh asks for --repo URL. With Storage, Init
+	// sets it to the bucket's HTTP address (ENDPOINT/BUCKET/PREFIX) unless given one (a
+	// CDN in front of the bucket, say); uploaders read the index there (CheckUploads).
 	URL string
+	// Storage is where the published tree lives: "" for DIR/public, or s3://BUCKET/PREFIX
+	// (see storage.NewS3 for the endpoint and credentials). DIR keeps repo.conf, the
+	// signing key, incoming/ and rejected/ either way.
+	Storage string
+	// Incoming is where uploads arrive: "" for DIR/incoming, or s3://BUCKET/PREFIX.
+	Incoming string
 }
 
 // DefaultConfig returns the configuration Init uses when InitOptions leaves fields empty.
@@ -91,6 +101,14 @@ func (c Config) validate() error {
 			return fmt.Errorf("URL: %w", err)
 		}
 	}
+	for _, f := range []struct{ name, v string }{{"Storage", c.Storage}, {"Incoming", c.Incoming}} {
+		if f.v == "" {
+			continue
+		}
+		if _, _, err := storage.ParseS3(f.v); err != nil {
+			return fmt.Errorf("repo config: %s: %w", f.name, err)
+		}
+	}
 	return nil
 }
 
@@ -110,6 +128,12 @@ func (c Config) paragraph() control.Paragraph {
 	}
 	if c.URL != "" {
 		p.Set("URL", c.URL)
+	}
+	if c.Storage != "" {
+		p.Set("Storage", c.Storage)
+	}
+	if c.Incoming != "" {
+		p.Set("Incoming", c.Incoming)
 	}
 	return p
 }
@@ -136,6 +160,8 @@ func ReadConfig(dir string) (Config, error) {
 		Architectures: strings.Fields(p.Get("Architectures")),
 		Description:   p.Get("Description"),
 		URL:           p.Get("URL"),
+		Storage:       p.Get("Storage"),
+		Incoming:      p.Get("Incoming"),
 	}
 	if c.Codename == "" {
 		c.Codename = c.Suite
@@ -192,6 +218,7 @@ func Init(dir string, opt InitOptions) error {
 	c.Description = o.Description
 	c.ValidFor = o.ValidFor
 	c.URL = o.URL
+	c.Storage, c.Incoming = o.Storage, o.Incoming
 	if err := c.validate(); err != nil {
 		return err
 	}
@@ -200,59 +227,25 @@ func Init(dir string, opt InitOptions) error {
 			return withKind(ErrExists, fmt.Errorf("repo init: %s already exists; refusing to overwrite a repository", filepath.Join(dir, p)))
 		}
 	}
-	var priv, pub []byte
-	var err error
-	if len(opt.ImportKey) > 0 {
-		s, err := loadSigner(opt.ImportKey)
-		if err != nil {
-			return fmt.Errorf("repo init: import key: %w", err)
-		}
-		priv = opt.ImportKey
-		if pub, err = armoredPublic(s.entity); err != nil {
-			return fmt.Errorf("repo init: %w", err)
-		}
-	} else {
-		name, email := opt.KeyName, opt.KeyEmail
-		if name == "" {
-			name = "upds repository"
-		}
-		if email == "" {
-			email = "repo@localhost"
-		}
-		if priv, pub, err = newSigningKey(name, email); err != nil {
-			return fmt.Errorf("repo init: %w", err)
-		}
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("repo init: %w", err)
-	}
-	for _, d := range []string{IncomingDir, PublicDir, PublicDir + "/pool", RejectedDir} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return fmt.Errorf("repo init: %w", err)
-		}
-	}
-	if err := os.MkdirAll(filepath.Join(dir, PrivateDir), 0o700); err != nil {
-		return fmt.Errorf("repo init: %w", err)
-	}
-	if err := os.Chmod(filepath.Join(dir, PrivateDir), 0o700); err != nil {
-		return fmt.Errorf("repo init: %w", err)
-	}
-	// The key is written with O_EXCL: two concurrent inits cannot both succeed.
-	kf, err := os.OpenFile(filepath.Join(dir, KeyFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	priv, pub, err := initKey(opt)
 	if err != nil {
 		return fmt.Errorf("repo init: %w", err)
 	}
-	_, err = kf.Write(priv)
-	if err == nil {
-		err = kf.Sync()
-	}
-	if cerr := kf.Close(); err == nil {
-		err = cerr
-	}
+	ctx := context.Background()
+	st, err := openStores(ctx, dir, c)
 	if err != nil {
-		return fmt.Errorf("repo init: write key: %w", err)
+		return fmt.Errorf("repo init: %w", err)
 	}
-	if err := atomicfile.WriteFile(nil, filepath.Join(dir, PublicKeyFile), pub, 0o644); err != nil {
+	if err := st.checkNew(ctx, pub); err != nil {
+		return err
+	}
+	if c.URL == "" {
+		c.URL = st.httpURL() // apt reads a bucket at its HTTP address
+	}
+	if err := initDirs(dir, c, priv, pub); err != nil {
+		return fmt.Errorf("repo init: %w", err)
+	}
+	if err := st.pub.Put(ctx, storage.Object{Name: "key.asc", Data: pub, CacheControl: "no-cache"}); err != nil {
 		return fmt.Errorf("repo init: %w", err)
 	}
 	conf, err := c.paragraph().Bytes()
@@ -263,59 +256,71 @@ func Init(dir string, opt InitOptions) error {
 	if err := atomicfile.WriteFile(nil, filepath.Join(dir, ConfigFile), append(header, conf...), 0o644); err != nil {
 		return fmt.Errorf("repo init: %w", err)
 	}
-	if _, err := Publish(context.Background(), dir, PublishOptions{}); err != nil {
+	if _, err := Publish(ctx, dir, PublishOptions{}); err != nil {
 		return fmt.Errorf("repo init: first publish: %w", err)
 	}
 	return nil
 }
 
-// lock takes the repository's exclusive publish lock, waiting while another publish holds
-// it unless ctx ends first; the returned function releases it.
-func lock(ctx context.Context, dir string) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("lock repository: %w", err)
-	}
-	unlock := func() {
-		unix.Flock(int(f.Fd()), unix.LOCK_UN)
-		f.Close()
-	}
-	err = flock(f, unix.LOCK_EX|unix.LOCK_NB)
-	if err == nil {
-		return unlock, nil
-	}
-	if !errors.Is(err, unix.EWOULDBLOCK) {
-		f.Close()
-		return nil, fmt.Errorf("lock repository: %w", err)
-	}
-	// Held by another publish: wait for it in a goroutine that, if ctx ends first, takes
-	// the lock when it comes free and releases it at once.
-	done := make(chan error, 1)
-	go func() { done <- flock(f, unix.LOCK_EX) }()
-	select {
-	case err := <-done:
+// initKey returns the armored private and public signing key: opt's, or a new one.
+func initKey(opt InitOptions) (priv, pub []byte, err error) {
+	if len(opt.ImportKey) > 0 {
+		s, err := loadSigner(opt.ImportKey)
 		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("lock repository: %w", err)
+			return nil, nil, fmt.Errorf("import key: %w", err)
 		}
-		return unlock, nil
-	case <-ctx.Done():
-		go func() {
-			if <-done == nil {
-				unlock()
-			} else {
-				f.Close()
-			}
-		}()
-		return nil, fmt.Errorf("lock repository: %w", ctx.Err())
+		pub, err = armoredPublic(s.entity)
+		return opt.ImportKey, pub, err
 	}
+	name, email := opt.KeyName, opt.KeyEmail
+	if name == "" {
+		name = "upds repository"
+	}
+	if email == "" {
+		email = "repo@localhost"
+	}
+	return newSigningKey(name, email)
 }
 
-// flock is unix.Flock, retried when a signal interrupts it.
-func flock(f *os.File, how int) error {
-	for {
-		if err := unix.Flock(int(f.Fd()), how); err != unix.EINTR {
+// initDirs makes the local directories of a repository (public/ and incoming/ only when
+// they are not elsewhere) and writes the private key (and, when the published tree is in a
+// bucket, the public key beside repo.conf).
+func initDirs(dir string, c Config, priv, pub []byte) error {
+	dirs := []string{RejectedDir}
+	if c.Storage == "" {
+		dirs = append(dirs, PublicDir, PublicDir+"/pool")
+	}
+	if c.Incoming == "" {
+		dirs = append(dirs, IncomingDir)
+	}
+	for _, d := range dirs {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return err
 		}
 	}
+	if err := os.MkdirAll(filepath.Join(dir, PrivateDir), 0o700); err != nil {
+		return err
+	}
+	if err := os.Chmod(filepath.Join(dir, PrivateDir), 0o700); err != nil {
+		return err
+	}
+	// The key is written with O_EXCL: two concurrent inits cannot both succeed.
+	kf, err := os.OpenFile(filepath.Join(dir, KeyFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = kf.Write(priv)
+	if err == nil {
+		err = kf.Sync()
+	}
+	if cerr := kf.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write key: %w", err)
+	}
+	if c.Storage != "" {
+		return atomicfile.WriteFile(nil, filepath.Join(dir, BucketKeyFile), pub, 0o644)
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +13,9 @@ import (
 // ".." nor symlinks escape), hidden names (temporary files) are not served, and
 // directories are not listed.
 func Handler(dir string) (http.Handler, error) {
+	if cfg, err := ReadConfig(dir); err == nil && cfg.Storage != "" {
+		return nil, fmt.Errorf("%s is published to %s: apt reads it there, not from this machine", dir, cfg.Storage)
+	}
 	root, err := os.OpenRoot(filepath.Join(dir, PublicDir))
 	if err != nil {
 		return nil, err

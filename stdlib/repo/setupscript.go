@@ -2,8 +2,6 @@ package repo
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/upds/upds/stdlib/setup"
 )
@@ -12,13 +10,9 @@ import (
 // repository (curl -fsSL URL/setup.sh | sudo sh -s -- ROLE...). Every publish rewrites it.
 const SetupScriptFile = "setup.sh"
 
-// setupScript generates public/setup.sh for the repository in dir: its public key, and
-// cfg's suite, component and URL (without one the script asks for --repo URL).
-func setupScript(dir string, cfg Config) ([]byte, error) {
-	key, err := os.ReadFile(filepath.Join(dir, PublicKeyFile))
-	if err != nil {
-		return nil, fmt.Errorf("setup.sh: %w", err)
-	}
+// setupScript generates setup.sh for a repository: its public key (key.asc), and cfg's
+// suite, component, URL and Origin (without a URL the script asks for --repo URL).
+func setupScript(key []byte, cfg Config) ([]byte, error) {
 	s, err := setup.Script(setup.Source{URL: cfg.URL, Origin: cfg.Origin, Suite: cfg.Suite, Components: []string{cfg.Component}, Key: key})
 	if err != nil {
 		return nil, fmt.Errorf("setup.sh: %w", err)

@@ -83,20 +83,31 @@ func CheckUploads(ctx context.Context, dest send.Remote, files []string) (upload
 	return upload, notes, nil
 }
 
-// readIndexThrough reads the index of the repository whose incoming/ dest is, through dest:
-// the suite from its repo.conf, the key from its public/key.asc.
+// readIndexThrough reads the index of the repository whose incoming/ dest is: the suite from
+// its repo.conf, read through dest. On disk, the key (public/key.asc) and the index are read
+// through dest too. When the published tree is in a bucket (repo.conf's Storage), the key is
+// the copy beside repo.conf, read through dest, and the index is read over HTTP from
+// repo.conf's URL (the bucket's address, or a CDN in front of it): the uploader needs no
+// credentials for the bucket.
 func readIndexThrough(ctx context.Context, dest send.Remote, repoDir string, conf []byte) (*Index, error) {
 	p, err := control.ParseOne(bytes.NewReader(conf))
 	if err != nil {
 		return nil, fmt.Errorf("%s/%s: %w", repoDir, ConfigFile, err)
 	}
-	key, err := dest.ReadFile(ctx, "../"+PublicKeyFile)
+	keyFile, source, fetch := PublicKeyFile, repoDir, func(name string) ([]byte, error) {
+		return dest.ReadFile(ctx, "../"+PublicDir+"/"+name)
+	}
+	if p.Get("Storage") != "" {
+		keyFile, source, fetch = BucketKeyFile, p.Get("URL"), nil
+		if !IsURL(source) {
+			return nil, fmt.Errorf("check the repository %s before the upload: its %s names a Storage but no http(s) URL to read the index from", repoDir, ConfigFile)
+		}
+	}
+	key, err := dest.ReadFile(ctx, "../"+keyFile)
 	if err != nil {
 		return nil, fmt.Errorf("check the repository %s before the upload: %w", repoDir, err)
 	}
-	ix, err := ReadIndex(ctx, repoDir, IndexOptions{Suite: p.Get("Suite"), Key: key, Fetch: func(name string) ([]byte, error) {
-		return dest.ReadFile(ctx, "../"+PublicDir+"/"+name)
-	}})
+	ix, err := ReadIndex(ctx, source, IndexOptions{Suite: p.Get("Suite"), Key: key, Fetch: fetch})
 	if err != nil {
 		return nil, fmt.Errorf("check the repository before the upload: %w", err)
 	}

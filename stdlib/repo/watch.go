@@ -3,7 +3,6 @@ package repo
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,7 +17,8 @@ type WatchOptions struct {
 	Interval time.Duration
 }
 
-// Watch publishes whenever finished uploads appear in DIR/incoming (names ending in
+// Watch publishes whenever finished uploads appear in DIR/incoming, or in repo.conf's
+// Incoming S3 prefix (names ending in
 // .tmp and other partial names are ignored), until ctx is cancelled. When the
 // repository sets Valid-For, it also re-publishes after half that time without uploads,
 // so that Release never expires. onPublish, if not
@@ -38,12 +38,15 @@ func Watch(ctx context.Context, dir string, opt WatchOptions, onPublish func(*Pu
 	if interval <= 0 {
 		interval = 500 * time.Millisecond
 	}
-	inc := filepath.Join(dir, IncomingDir)
+	look, err := watcher(ctx, dir, cfg)
+	if err != nil {
+		return err
+	}
 	last := ""
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		snap, err := snapshot(inc)
+		snap, err := look()
 		switch {
 		case err != nil:
 			if onPublish != nil {
@@ -76,8 +79,8 @@ func Watch(ctx context.Context, dir string, opt WatchOptions, onPublish func(*Pu
 			if err != nil {
 				// Do not retry in a tight loop: wait until incoming/ changes.
 				last = snap + "\x00failed"
-				if s2, _ := snapshot(inc); s2 == snap {
-					if !waitChange(ctx, inc, snap, interval) {
+				if s2, _ := look(); s2 == snap {
+					if !waitChange(ctx, look, snap, interval) {
 						return nil
 					}
 				}
@@ -94,14 +97,14 @@ func Watch(ctx context.Context, dir string, opt WatchOptions, onPublish func(*Pu
 }
 
 // waitChange waits until incoming/ differs from snap; false when ctx ends first.
-func waitChange(ctx context.Context, inc, snap string, interval time.Duration) bool {
+func waitChange(ctx context.Context, look func() (string, error), snap string, interval time.Duration) bool {
 	for {
 		select {
 		case <-ctx.Done():
 			return false
 		case <-time.After(interval):
 		}
-		if s, _ := snapshot(inc); s != snap {
+		if s, _ := look(); s != snap {
 			return true
 		}
 	}
