@@ -8,10 +8,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/upds/upds/interp/storage"
 	"github.com/upds/upds/stdlib/repo"
 	"github.com/upds/upds/stdlib/setup"
 )
@@ -22,7 +24,8 @@ func newRepoCmd() *cobra.Command {
 		Short: "Create, publish, watch and serve a signed apt repository",
 		Long: `A repository directory holds incoming/ (uploads land here), public/ (what is served:
 dists/, pool/, key.asc, setup.sh), rejected/ (refused uploads with a .reason file) and
-private/ (the signing key; never served).`,
+private/ (the signing key; never served). With --storage s3://BUCKET/PREFIX the published
+tree is in that bucket instead of public/, and apt reads it there (see docs/s3.md).`,
 	}
 	c.AddCommand(newRepoInitCmd(), newRepoPublishCmd(), newRepoWatchCmd(), newRepoServeCmd())
 	for _, s := range c.Commands() {
@@ -51,11 +54,18 @@ func newRepoInitCmd() *cobra.Command {
 					return usageErr("--url: %v", err)
 				}
 			}
+			for _, f := range []struct{ name, v string }{{"--storage", opt.Storage}, {"--incoming", opt.Incoming}} {
+				if f.v == "" {
+					continue
+				}
+				if _, _, err := storage.ParseS3(f.v); err != nil {
+					return usageErr("%s: %v", f.name, err)
+				}
+			}
 			if err := repo.Init(args[0], opt); err != nil {
 				return err
 			}
-			fmt.Printf("repository created in %s\n  uploads go to  %s/incoming/\n  serve          %s/public/ (upds repo serve %s, or any web server)\n  clients trust  %s/public/key.asc\n  servers run    curl -fsSL URL/setup.sh | sudo sh -s -- ROLE\n",
-				args[0], args[0], args[0], args[0], args[0])
+			printInit(args[0])
 			return nil
 		},
 	}
@@ -69,7 +79,25 @@ func newRepoInitCmd() *cobra.Command {
 	f.StringVar(&opt.URL, "url", "", "where clients will reach public/ (e.g. https://apt.example.com/); setup.sh carries it")
 	f.StringVar(&opt.KeyName, "key-name", "", "name in a generated key's user ID")
 	f.StringVar(&opt.KeyEmail, "key-email", "", "email in a generated key's user ID")
+	f.StringVar(&opt.Storage, "storage", "", "publish to a bucket, s3://BUCKET/PREFIX, instead of DIR/public (endpoint and credentials: AWS_* variables)")
+	f.StringVar(&opt.Incoming, "incoming", "", "take uploads from s3://BUCKET/PREFIX instead of DIR/incoming")
 	return c
+}
+
+// printInit says where the parts of the new repository in dir are.
+func printInit(dir string) {
+	cfg, err := repo.ReadConfig(dir)
+	if err != nil || cfg.Storage == "" {
+		fmt.Printf("repository created in %s\n  uploads go to  %s/incoming/\n  serve          %s/public/ (upds repo serve %s, or any web server)\n  clients trust  %s/public/key.asc\n  servers run    curl -fsSL URL/setup.sh | sudo sh -s -- ROLE\n",
+			dir, dir, dir, dir, dir)
+		return
+	}
+	inc := dir + "/incoming/"
+	if cfg.Incoming != "" {
+		inc = cfg.Incoming + "/"
+	}
+	fmt.Printf("repository created in %s, published to %s\n  uploads go to  %s\n  apt reads      %s\n  clients trust  %s/key.asc (also %s/key.asc)\n  servers run    curl -fsSL %s/setup.sh | sudo sh -s -- ROLE\n",
+		dir, cfg.Storage, inc, cfg.URL, dir, strings.TrimSuffix(cfg.URL, "/"), strings.TrimSuffix(cfg.URL, "/"))
 }
 
 // printReport prints what a publish did: pool files it could not read on stderr, the
@@ -136,13 +164,18 @@ func newRepoWatchCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "watch DIR",
 		Short: "Publish whenever uploads arrive in DIR/incoming",
-		Long:  "Publish whenever finished uploads (not *.tmp) arrive in DIR/incoming, until interrupted.\nBad uploads are rejected and the watch goes on.",
+		Long:  "Publish whenever finished uploads (not *.tmp) arrive in DIR/incoming (or repo.conf's Incoming\nprefix in a bucket), until interrupted. Bad uploads are rejected and the watch goes on.",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			if _, err := repo.ReadConfig(args[0]); err != nil {
+			cfg, err := repo.ReadConfig(args[0])
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(os.Stderr, "upds: watching %s/incoming (Ctrl-C to stop)\n", args[0])
+			inc := args[0] + "/incoming"
+			if cfg.Incoming != "" {
+				inc = cfg.Incoming
+			}
+			fmt.Fprintf(os.Stderr, "upds: watching %s (Ctrl-C to stop)\n", inc)
 			opt := repo.PublishOptions{KeepVersions: keep}
 			return repo.Watch(c.Context(), args[0], repo.WatchOptions{PublishOptions: opt, Interval: interval},
 				func(rep *repo.PublishReport, err error) {
