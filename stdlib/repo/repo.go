@@ -193,9 +193,52 @@ type InitOptions struct {
 // with an ed25519 signing key (0600), and repo.conf. It then publishes the empty
 // repository (and setup.sh) so that apt can already use it. Where a repository is (repo.conf, a key or
 // public/dists exists) it refuses with ErrExists.
-func Init(dir string, opt InitOptions) error {
+func Init(dir string, opt InitOptions) (err error) {
+	c := initConfig(opt.Config)
+	if err := c.validate(); err != nil {
+		return err
+	}
+	for _, p := range []string{ConfigFile, KeyFile, PublicKeyFile, PublicDir + "/dists"} {
+		if _, err := os.Lstat(filepath.Join(dir, p)); err == nil {
+			return withKind(ErrExists, fmt.Errorf("repo init: %s already exists; refusing to overwrite a repository", filepath.Join(dir, p)))
+		}
+	}
+	priv, pub, err := initKey(opt)
+	if err != nil {
+		return fmt.Errorf("repo init: %w", err)
+	}
+	ctx := context.Background()
+	st, err := openStores(ctx, dir, c)
+	if err != nil {
+		return fmt.Errorf("repo init: %w", err)
+	}
+	joined, err := st.checkNew(ctx, pub)
+	if err != nil {
+		return err
+	}
+	if c.URL == "" {
+		c.URL = st.httpURL() // apt reads a bucket at its HTTP address
+	}
+	// A failed init leaves nothing behind: a directory it made is removed, and so is the
+	// key it put into a bucket that held no repository (another init may use the bucket).
+	_, statErr := os.Lstat(dir)
+	defer func() {
+		if err == nil {
+			return
+		}
+		if errors.Is(statErr, os.ErrNotExist) {
+			os.RemoveAll(dir)
+		}
+		if st.s3 && !joined {
+			st.pub.Delete(context.Background(), "key.asc")
+		}
+	}()
+	return initWrite(ctx, dir, c, st, priv, pub)
+}
+
+// initConfig is DefaultConfig with the fields o sets.
+func initConfig(o Config) Config {
 	c := DefaultConfig()
-	o := opt.Config
 	if o.Origin != "" {
 		c.Origin = o.Origin
 	}
@@ -219,29 +262,12 @@ func Init(dir string, opt InitOptions) error {
 	c.ValidFor = o.ValidFor
 	c.URL = o.URL
 	c.Storage, c.Incoming = o.Storage, o.Incoming
-	if err := c.validate(); err != nil {
-		return err
-	}
-	for _, p := range []string{ConfigFile, KeyFile, PublicKeyFile, PublicDir + "/dists"} {
-		if _, err := os.Lstat(filepath.Join(dir, p)); err == nil {
-			return withKind(ErrExists, fmt.Errorf("repo init: %s already exists; refusing to overwrite a repository", filepath.Join(dir, p)))
-		}
-	}
-	priv, pub, err := initKey(opt)
-	if err != nil {
-		return fmt.Errorf("repo init: %w", err)
-	}
-	ctx := context.Background()
-	st, err := openStores(ctx, dir, c)
-	if err != nil {
-		return fmt.Errorf("repo init: %w", err)
-	}
-	if err := st.checkNew(ctx, pub); err != nil {
-		return err
-	}
-	if c.URL == "" {
-		c.URL = st.httpURL() // apt reads a bucket at its HTTP address
-	}
+	return c
+}
+
+// initWrite writes a new repository: its directories and keys, the public key into the
+// published tree, repo.conf, and a first publish.
+func initWrite(ctx context.Context, dir string, c Config, st *stores, priv, pub []byte) error {
 	if err := initDirs(dir, c, priv, pub); err != nil {
 		return fmt.Errorf("repo init: %w", err)
 	}

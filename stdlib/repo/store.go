@@ -64,22 +64,22 @@ func (st *stores) httpURL() string {
 
 // checkNew refuses to make a repository where one is published, unless it is in a bucket
 // and signed with the same key: then the new directory is one more machine that
-// publishes to it (repo init --import-key with the key of the first).
-func (st *stores) checkNew(ctx context.Context, pub []byte) error {
+// publishes to it (repo init --import-key with the key of the first), and joined is true.
+func (st *stores) checkNew(ctx context.Context, pub []byte) (joined bool, err error) {
 	if !st.s3 {
-		return nil
+		return false, nil
 	}
 	old, _, err := storage.ReadFile(ctx, st.pub, "key.asc")
 	if errors.Is(err, storage.ErrNotExist) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("repo init: %w", err)
+		return false, fmt.Errorf("repo init: %w", err)
 	}
 	a, aerr := setup.Fingerprint(old)
 	b, berr := setup.Fingerprint(pub)
 	if aerr != nil || berr != nil || a != b {
-		return withKind(ErrExists, fmt.Errorf("repo init: %s already holds a repository signed with another key; to publish to it from here too, use --import-key with its signing key", st.pub))
+		return false, withKind(ErrExists, fmt.Errorf("repo init: %s already holds a repository signed with another key; to publish to it from here too, use --import-key with its signing key", st.pub))
 	}
-	return nil
+	return true, nil
 }
