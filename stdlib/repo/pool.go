@@ -147,7 +147,11 @@ func scanPool(ctx context.Context, pub storage.Store, cache map[string]*poolEntr
 		err error
 	}
 	var bufs sync.Pool
-	results, err := parallel.Map(ctx, len(todo), 0, func(ctx context.Context, i int) (scanned, error) {
+	workers := 0 // a directory: one reader a core
+	if _, ok := pub.(*storage.Dir); !ok {
+		workers = 16 // GETs wait on the network more than they compute
+	}
+	results, err := parallel.Map(ctx, len(todo), workers, func(ctx context.Context, i int) (scanned, error) {
 		e, err := readPoolFile(ctx, pub, todo[i], &bufs)
 		return scanned{e, err}, nil
 	})
