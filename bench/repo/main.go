@@ -3,7 +3,7 @@
 // and reprepro.
 //
 //	go run ./bench/repo gen N DIR [FIRST]   write N packages benchNNNNNN_1.0-1_amd64.deb into DIR
-//	go run ./bench/repo init DIR            repo.Init with architectures amd64 all
+//	go run ./bench/repo init DIR [STORAGE]  repo.Init with architectures amd64 all (and Storage)
 //	go run ./bench/repo publish DIR         repo.Publish; prints the report summary
 package main
 
@@ -28,7 +28,7 @@ import (
 
 func main() {
 	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: repo gen N DIR [FIRST] | init DIR | publish DIR")
+		fmt.Fprintln(os.Stderr, "usage: repo gen N DIR [FIRST] | init DIR [STORAGE] | publish DIR")
 		os.Exit(2)
 	}
 	var err error
@@ -41,7 +41,11 @@ func main() {
 		}
 		err = gen(n, first, os.Args[3])
 	case "init":
-		err = repo.Init(os.Args[2], repo.InitOptions{Config: repo.Config{Architectures: []string{"amd64", "all"}}})
+		cfg := repo.Config{Architectures: []string{"amd64", "all"}}
+		if len(os.Args) > 3 {
+			cfg.Storage = os.Args[3] // s3://BUCKET/PREFIX (bench/s3.sh)
+		}
+		err = repo.Init(os.Args[2], repo.InitOptions{Config: cfg})
 	case "publish":
 		if p := os.Getenv("CPUPROFILE"); p != "" {
 			f, _ := os.Create(p)

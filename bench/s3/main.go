@@ -23,6 +23,9 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if err := os.MkdirAll(os.Args[2], 0o755); err != nil {
+		log.Fatal(err)
+	}
 	srv, err := s3test.StartServer(ctx, os.Args[2], log.Printf)
 	if err != nil {
 		log.Fatal(err)
