@@ -9,6 +9,8 @@
 //	```LANG skip="why"                   shown, not run; the reason is required
 //	<!-- docs-test: on -->               the page takes part (its blocks are run as above)
 //	<!-- docs-test: fixture=hello -->    ... and starts in a copy of examples/hello
+//	<!-- docs-test: s3 -->               ... with the AWS_* variables of an S3 server on 127.0.0.1
+//	                                     (SeaweedFS, interp/storage/s3test; bucket "upds")
 //
 // Every page gets a new empty directory (or the fixture). A `cd` in a sh block carries over to
 // the next block, as in a terminal. Processes a block leaves running are killed at the end of
@@ -30,6 +32,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/upds/upds/interp/storage/s3test"
 )
 
 // binDir holds the upds binary built for the test; it is put first in PATH.
@@ -50,6 +54,7 @@ func TestMain(m *testing.M) {
 		panic("go build: " + err.Error() + "\n" + string(out))
 	}
 	code := m.Run()
+	s3test.StopShared()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -74,7 +79,7 @@ type block struct {
 	text  string
 }
 
-var attrRE = regexp.MustCompile(`([A-Za-z_-]+)(?:=("((?:[^"\\]|\\.)*)"|\S+))?`)
+var attrRE = regexp.MustCompile(`([A-Za-z0-9_-]+)(?:=("((?:[^"\\]|\\.)*)"|\S+))?`)
 
 // parse returns the fenced blocks of a Markdown page and its docs-test directives.
 func parse(t *testing.T, name string, src []byte) ([]block, map[string]string) {
@@ -157,7 +162,7 @@ func (p *page) env0() []string {
 			env = append(env, k+"="+v)
 		}
 	}
-	return env
+	return append(env, p.env...)
 }
 
 // shell runs a sh block in the current directory and returns its output and exit status.
@@ -350,6 +355,9 @@ func TestDocs(t *testing.T) {
 			}
 			_, on := dirs["on"]
 			p := &page{t: t, name: name, root: root, cwd: work, strict: on || dirs["fixture"] != ""}
+			if _, ok := dirs["s3"]; ok {
+				p.env = append(s3test.Shared(t).Env(), "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+			}
 			if ownPages[name] && !p.strict {
 				t.Fatalf("%s has no <!-- docs-test: on --> line", name)
 			}
