@@ -7,6 +7,7 @@ package deb
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"slices"
 )
@@ -93,4 +94,58 @@ func (pl *Plan) written(i uint32) (r *rec, typ Type, linkTo []byte) {
 		return pl.recs.at(g.file), TypeFile, nil
 	}
 	return pl.recs.at(g.file), TypeHardlink, pl.pathBytes(g.first)
+}
+
+// inode is a regular file of the contents with more than one link: which file on disk, the
+// content it comes from (its index in the Spec) and its record.
+type inode struct {
+	dev, ino uint64
+	content  int
+	rec      uint32
+}
+
+// linkInodes makes every later name of a file with several links (the same device and inode,
+// in a tree() or a built tree) a hard link to its first, when they have the same mode and
+// owner in the package (else each keeps its own copy). The first is the first in the order
+// the contents are walked: by content, then depth first with the names of a directory in
+// order (as afero.Walk and filepath.WalkDir go), whatever order the walk reported them in.
+func (pl *Plan) linkInodes(inodes []inode) {
+	slices.SortFunc(inodes, func(a, b inode) int {
+		return cmp.Or(cmp.Compare(a.dev, b.dev), cmp.Compare(a.ino, b.ino), cmp.Compare(a.content, b.content),
+			walkOrder(pl.pathBytes(a.rec), pl.pathBytes(b.rec)))
+	})
+	for i := 0; i < len(inodes); {
+		j := i + 1
+		for j < len(inodes) && inodes[j].dev == inodes[i].dev && inodes[j].ino == inodes[i].ino {
+			j++
+		}
+		f := pl.recs.at(inodes[i].rec)
+		for _, n := range inodes[i+1 : j] {
+			e := pl.recs.at(n.rec)
+			if e.mode != f.mode || e.owner != f.owner {
+				continue
+			}
+			e.typ, e.aux, e.auxLen, e.size, e.content = TypeHardlink, f.path, f.pathLen, 0, 0
+			e.flags &^= flagEntry | flagOpen | flagSrc | flagMD5
+		}
+		i = j
+	}
+}
+
+// walkOrder compares two paths in the order of a depth-first walk that takes the names of a
+// directory in order: as bytes, but with '/' before every other byte.
+func walkOrder(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			x, y := int(a[i]), int(b[i])
+			if x == '/' {
+				x = -1
+			}
+			if y == '/' {
+				y = -1
+			}
+			return x - y
+		}
+	}
+	return len(a) - len(b)
 }

@@ -56,7 +56,11 @@ func (pl *Plan) testItems() []testItem {
 }
 
 func (it testItem) String() string {
-	return fmt.Sprintf("%s %s %o %s:%s", it.Path, it.Type, it.mode, it.uname, it.gname)
+	s := fmt.Sprintf("%s %s %o %s:%s", it.Path, it.Type, it.mode, it.uname, it.gname)
+	if it.Target != "" {
+		s += " -> " + it.Target
+	}
+	return s
 }
 
 // TestRecordSize: what a Plan holds per entry, besides its path, stays one 64-byte record.

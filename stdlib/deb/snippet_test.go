@@ -181,7 +181,7 @@ b = deb("bb", contents = [file("a.txt", "/srv/a")], provides = ["x-config"], con
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = tgs["aa"].checkShared(in, asm.entries)
+		err = tgs["aa"].checkShared(in, asm.plan)
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.want)) {
 			t.Errorf("%s:\n got %v\nwant %q", tc.build, err, tc.want)
 		}

@@ -27,6 +27,7 @@ type dirent struct {
 	mtime  time.Time   // a regular file's modification time
 	target string      // a symlink's target
 	src    string      // a regular file's name (dir joined with rel)
+	id     fileID      // a regular file's device, inode and number of links
 }
 
 // walkTree calls fn for everything under dir (not dir itself), in no particular order but
@@ -154,6 +155,7 @@ func (w *walker) read(rel string) ([]dirent, error) {
 			e.typ, e.size, e.src = TypeFile, st.Size, name+"/"+de.Name()
 			e.mode = fileMode(int64(st.Mode & 0o7777))
 			e.mtime = time.Unix(st.Mtim.Unix())
+			e.id = fileID{uint64(st.Dev), st.Ino, uint64(st.Nlink)}
 		}
 	}
 	return ents, nil
