@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -71,6 +72,10 @@ func (c *Cache) StatList(name string, write bool) *StatList {
 	}
 	return l
 }
+
+// Known reports whether there was a list to read: a list that is not known holds nothing, as
+// for an action never run with this cache.
+func (l *StatList) Known() bool { return l.old != nil }
 
 // next reads the next record of the old list.
 func (l *StatList) next() {
@@ -138,6 +143,13 @@ func (l *StatList) Record(key, name []byte, fp uint64, sums Sums, hit bool) {
 	copy(b[18:50], sums.SHA256[:])
 	copy(b[50:66], sums.MD5[:])
 	l.w.Write(b[2:])
+}
+
+// Abort releases the lists without saving the new one (after an error: what was recorded is
+// right, but what was not would be lost). After Close it does nothing.
+func (l *StatList) Abort() {
+	l.err = errors.New("stat list: aborted")
+	l.Close()
 }
 
 // Close saves the new list when it differs from the old one, and releases both. Later calls

@@ -1,6 +1,7 @@
 package deb
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -207,5 +208,46 @@ func TestHardlinksInTreeOnDisk(t *testing.T) {
 		if !strings.Contains(items[0], w) {
 			t.Errorf("%s: missing %q", items[0], w)
 		}
+	}
+}
+
+// TestDebKeyedWhileWritten: the first build, which hashes the files as it writes the package,
+// and a later one, which computes the key from the stat list first, give the same bytes; so
+// does a build without the cache.
+func TestDebKeyedWhileWritten(t *testing.T) {
+	dir := diskProject(t)
+	deb := filepath.Join(dir, "dist", "app_1.0_amd64.deb")
+	build := func(noCache bool) []byte {
+		t.Helper()
+		b, err := interp.Load(interp.Options{Dir: dir, Builtins: Builtins(), ToolVersion: "test", NoCache: noCache,
+			Stdout: new(strings.Builder), Stderr: new(strings.Builder)})
+		if err == nil {
+			err = b.NewRunner(interp.RunOptions{}).Run(context.Background(), []string{"build"})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(deb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	first := build(false)
+	if _, err := os.Stat(filepath.Join(dir, ".upds", "stats", "deb-app")); err != nil {
+		t.Fatalf("no stat list after the first build: %v", err)
+	}
+	os.RemoveAll(filepath.Join(dir, ".upds", "objects"))
+	os.Remove(deb)
+	if second := build(false); !bytes.Equal(first, second) {
+		t.Error("the key computed first gives other bytes than the key computed while writing")
+	}
+	os.Remove(deb)
+	if third := build(true); !bytes.Equal(first, third) {
+		t.Error("--no-cache gives other bytes")
+	}
+	info, err := ReadFile(deb, ReadOptions{Verify: true})
+	if err != nil || len(info.Control.Get("X-Upds-Source")) != 64 {
+		t.Errorf("X-Upds-Source %q, %v", info.Control.Get("X-Upds-Source"), err)
 	}
 }

@@ -10,11 +10,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"github.com/upds/upds/interp/cache"
 )
 
 const (
@@ -116,15 +119,28 @@ func (ts *tarStream) release(b *block) {
 	}
 }
 
-// hash computes the md5 of the files given to hasher h, in the order of their parts.
+// hash computes the md5 of the files given to hasher h, in the order of their parts, and
+// their sha256 too for the plan's fileSums.
 func (ts *tarStream) hash(h int) {
-	d := md5.New()
+	d, s := md5.New(), sha256.New()
+	sink := ts.pl.fileSums
 	for b := range ts.hashers[h] {
 		for _, p := range b.parts[h] {
 			d.Write(b.buf[p.off : p.off+p.n])
+			if sink != nil {
+				s.Write(b.buf[p.off : p.off+p.n])
+			}
 			if p.last {
-				d.Sum(ts.pl.recs.at(p.rec).md5[:0])
+				r := ts.pl.recs.at(p.rec)
+				d.Sum(r.md5[:0])
 				d.Reset()
+				if sink != nil {
+					var sums cache.Sums
+					s.Sum(sums.SHA256[:0])
+					s.Reset()
+					sums.MD5 = r.md5
+					sink(p.rec, sums)
+				}
 			}
 		}
 		ts.release(b)
@@ -245,8 +261,15 @@ func (ts *tarStream) content(i uint32, r *rec) error {
 	if err != nil {
 		return err
 	}
+	hashed := true
+	switch {
+	case ts.pl.fileSums != nil:
+		r.stat, _ = fingerprintOf(f) // of the file about to be read, for the stat list
+	case r.flags&flagMD5 != 0:
+		hashed = !unchanged(f, r.stat)
+	}
 	h := -1
-	if r.flags&flagMD5 == 0 || !unchanged(f, r.stat) {
+	if hashed {
 		h = ts.files % len(ts.hashers)
 		ts.files++
 	}

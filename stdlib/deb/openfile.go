@@ -103,9 +103,18 @@ func (f fdFile) Read(p []byte) (int, error) {
 
 func (f fdFile) Close() error { return syscall.Close(int(f)) }
 
-// unchanged reports whether the open Src file f has the statFingerprint fp.
-func unchanged(f io.Reader, fp uint64) bool {
+// fingerprintOf is the stat fingerprint (cache.Fingerprint) of an open Src file.
+func fingerprintOf(f io.Reader) (uint64, bool) {
 	fd, ok := f.(fdFile)
 	var st syscall.Stat_t
-	return ok && syscall.Fstat(int(fd), &st) == nil && cache.Fingerprint(&st) == fp
+	if !ok || syscall.Fstat(int(fd), &st) != nil {
+		return 0, false
+	}
+	return cache.Fingerprint(&st), true
+}
+
+// unchanged reports whether the open Src file f has the stat fingerprint fp.
+func unchanged(f io.Reader, fp uint64) bool {
+	got, ok := fingerprintOf(f)
+	return ok && got == fp
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/upds/upds/interp/cache"
 	"github.com/upds/upds/stdlib/deb/control"
 )
 
@@ -42,6 +43,13 @@ type Plan struct {
 	installed int64
 
 	writing sync.Mutex // records hold the md5s of the Write in progress
+
+	// A build that computes its key as it writes the package (build.go) sets these: fileSums
+	// gets the sums of every regular file (from the hashing goroutines; then every file is
+	// hashed, and its stat fingerprint is in the record), beforeControl is called between
+	// data.tar and control.tar.
+	fileSums      func(i uint32, sums cache.Sums)
+	beforeControl func() error
 }
 
 // relationFields are the binary package relation fields, in dpkg-gencontrol's order.

@@ -278,6 +278,11 @@ func (pl *Plan) stage(ctx context.Context, tmp *os.File) (dataSize, ctlSize int6
 	if dataSize, err = tmp.Seek(0, io.SeekCurrent); err != nil {
 		return 0, 0, err
 	}
+	if pl.beforeControl != nil {
+		if err := pl.beforeControl(); err != nil {
+			return 0, 0, err
+		}
+	}
 	if err := pl.controlTar(bw); err != nil {
 		return 0, 0, fmt.Errorf("control.tar: %w", err)
 	}
