@@ -166,6 +166,7 @@ type Sums struct {
 type Hasher struct {
 	sha, md5 hash.Hash
 	buf      []byte
+	sum      [sha256.Size]byte // what Sum appends to (a local array would escape)
 }
 
 // NewHasher returns a Hasher.
@@ -192,9 +193,9 @@ func (h *Hasher) Sums(r io.Reader, withMD5 bool) (Sums, error) {
 		}
 	}
 	var sums Sums
-	h.sha.Sum(sums.SHA256[:0])
+	copy(sums.SHA256[:], h.sha.Sum(h.sum[:0]))
 	if withMD5 {
-		h.md5.Sum(sums.MD5[:0])
+		copy(sums.MD5[:], h.md5.Sum(h.sum[:0]))
 	}
 	return sums, nil
 }

@@ -30,6 +30,7 @@ type StatList struct {
 	w       *bufio.Writer
 	changed bool
 	err     error
+	buf     [2 + 8 + 8 + 32 + 16]byte // a record's fixed part (a field: a local array escapes)
 }
 
 type listRecord struct {
@@ -83,18 +84,18 @@ func (l *StatList) next() {
 	if l.old == nil {
 		return
 	}
-	var n [2]byte
-	if _, err := io.ReadFull(l.old, n[:]); err != nil {
+	n := l.buf[:2]
+	if _, err := io.ReadFull(l.old, n); err != nil {
 		return
 	}
 	r := &l.cur
-	k := int(binary.LittleEndian.Uint16(n[:]))
+	k := int(binary.LittleEndian.Uint16(n))
 	r.key = slices.Grow(r.key[:0], k)[:k]
-	var fixed [8 + 8 + 32 + 16]byte
+	fixed := l.buf[2:]
 	if _, err := io.ReadFull(l.old, r.key); err != nil {
 		return
 	}
-	if _, err := io.ReadFull(l.old, fixed[:]); err != nil {
+	if _, err := io.ReadFull(l.old, fixed); err != nil {
 		return
 	}
 	r.name = binary.LittleEndian.Uint64(fixed[0:])
@@ -134,7 +135,7 @@ func (l *StatList) Record(key, name []byte, fp uint64, sums Sums, hit bool) {
 		l.err = fmt.Errorf("stat list: key longer than %d bytes", 1<<16-1)
 		return
 	}
-	var b [2 + 8 + 8 + 32 + 16]byte
+	b := l.buf[:]
 	binary.LittleEndian.PutUint16(b[0:], uint16(len(key)))
 	l.w.Write(b[:2])
 	l.w.Write(key)

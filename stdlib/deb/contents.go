@@ -192,6 +192,9 @@ func treeEntry(in Inputs, base Entry, c *Content, rel, src string, d *dirent) (e
 		e.Type, e.Mode = TypeDir, 0o755
 	case TypeFile:
 		e = projectFile(in, base, c, src, e.Path, d.size, d.mode, d.mtime)
+		if d.src != "" {
+			e.Src = d.src // src on disk, as walkTree found it
+		}
 	default:
 		return e, false, fmt.Errorf("tree %q: %s is not a file, directory or symlink", c.Src, rel)
 	}
@@ -220,7 +223,7 @@ func expandTreeOS(in Inputs, base Entry, c *Content, add adder) error {
 		return err
 	}
 	return walkTree(root, func(d *dirent) error {
-		e, ok, err := treeEntry(in, base, c, d.rel, path.Join(c.Src, d.rel), d)
+		e, ok, err := treeEntry(in, base, c, d.rel, "", d)
 		switch {
 		case err != nil:
 			return err
@@ -279,8 +282,10 @@ func matchAny(patterns []string, rel string) bool {
 	return false
 }
 
-// projectFile is a regular file of the project, from a file() or a tree(): read by name
-// (Src) when the project is on the operating system's file system.
+// projectFile is a regular file of the project, from a file() or a tree(), at src in the
+// project: read by name (Src) when the project is on the operating system's file system (a
+// caller that has the name already gives src ""and sets Src), else through the project's
+// file system.
 func projectFile(in Inputs, base Entry, c *Content, src, dest string, size int64, mode fs.FileMode, mtime time.Time) Entry {
 	e := base
 	e.Path, e.Type, e.Size, e.MTime = dest, TypeFile, size, mtime
@@ -293,7 +298,9 @@ func projectFile(in Inputs, base Entry, c *Content, src, dest string, size int64
 		e.Mode = 0o644
 	}
 	if in.Root != "" {
-		e.Src = filepath.Join(in.Root, filepath.FromSlash(src))
+		if src != "" {
+			e.Src = filepath.Join(in.Root, filepath.FromSlash(src))
+		}
 		return e
 	}
 	fsys := in.FS

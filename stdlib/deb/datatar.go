@@ -52,6 +52,7 @@ type tarStream struct {
 	hdr     []byte // a tar header
 	opener  *srcOpener
 	name    []byte // the name of a Src file
+	probe   [1]byte
 }
 
 // writeData writes data.tar through the compressor to w and computes the md5 of every regular
@@ -124,6 +125,7 @@ func (ts *tarStream) release(b *block) {
 func (ts *tarStream) hash(h int) {
 	d, s := md5.New(), sha256.New()
 	sink := ts.pl.fileSums
+	var sums cache.Sums
 	for b := range ts.hashers[h] {
 		for _, p := range b.parts[h] {
 			d.Write(b.buf[p.off : p.off+p.n])
@@ -135,7 +137,6 @@ func (ts *tarStream) hash(h int) {
 				d.Sum(r.md5[:0])
 				d.Reset()
 				if sink != nil {
-					var sums cache.Sums
 					s.Sum(sums.SHA256[:0])
 					s.Reset()
 					sums.MD5 = r.md5
@@ -314,8 +315,7 @@ func (ts *tarStream) copyContent(i uint32, r *rec, h int, f io.Reader) error {
 	if probed {
 		return nil
 	}
-	var probe [1]byte
-	if m, _ := f.Read(probe[:]); m > 0 {
+	if m, _ := f.Read(ts.probe[:]); m > 0 {
 		return fmt.Errorf("file is longer than %d bytes: it changed while the package was written", r.size)
 	}
 	return nil

@@ -197,7 +197,7 @@ func (pl *Plan) checkParents() ([]string, error) {
 		if len(p) == 1 || bytes.Equal(dir, last) {
 			continue
 		}
-		r, ok := pl.find(string(dir))
+		r, ok := pl.findBytes(dir)
 		switch {
 		case !ok:
 			missing = append(missing, string(dir))
@@ -218,8 +218,11 @@ func (pl *Plan) pathBytes(i uint32) []byte {
 }
 
 // find returns the record of path p, if the package has one.
-func (pl *Plan) find(p string) (*rec, bool) {
-	k, ok := pl.position([]byte(p))
+func (pl *Plan) find(p string) (*rec, bool) { return pl.findBytes([]byte(p)) }
+
+// findBytes is find of a path given as bytes.
+func (pl *Plan) findBytes(p []byte) (*rec, bool) {
+	k, ok := pl.position(p)
 	if !ok {
 		return nil, false
 	}
