@@ -10,19 +10,19 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"crypto/md5"
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"runtime/pprof"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/blakesmith/ar"
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/upds/upds/interp/parallel"
 	"github.com/upds/upds/stdlib/repo"
 )
 
@@ -49,7 +49,7 @@ func main() {
 			defer pprof.StopCPUProfile()
 		}
 		var rep *repo.PublishReport
-		rep, err = repo.Publish(os.Args[2], repo.PublishOptions{})
+		rep, err = repo.Publish(context.Background(), os.Args[2], repo.PublishOptions{})
 		if err == nil {
 			fmt.Fprintf(os.Stderr, "added %d, rejected %d, %d packages, %v\n", len(rep.Added), len(rep.Rejected), rep.Packages, rep.Duration.Round(time.Millisecond))
 		}
@@ -67,23 +67,9 @@ func gen(n, first int, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, runtime.NumCPU())
-	for w := range runtime.NumCPU() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := first + w; i < first+n; i += runtime.NumCPU() {
-				if err := writeDeb(dir, fmt.Sprintf("bench%06d", i)); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	return <-errs
+	return parallel.ForEach(context.Background(), n, 0, func(_ context.Context, i int) error {
+		return writeDeb(dir, fmt.Sprintf("bench%06d", first+i))
+	})
 }
 
 var epoch = time.Unix(1700000000, 0)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -67,7 +68,7 @@ func (s *sshFlags) options() sshconn.Options {
 // for a URL and defaults to the repository's key.asc for a directory.
 func readRepoIndex(ctx context.Context, source, keyFile, suite string) (*repo.Index, error) {
 	var key []byte
-	isURL := strings.HasPrefix(source, "http://") || strings.HasPrefix(source, "https://")
+	isURL := repo.IsURL(source)
 	if keyFile != "" {
 		b, err := os.ReadFile(keyFile)
 		if err != nil {
@@ -86,7 +87,7 @@ func readRepoIndex(ctx context.Context, source, keyFile, suite string) (*repo.In
 	defer cancel()
 	ix, err := repo.ReadIndex(ctx, source, repo.IndexOptions{Key: key, Suite: suite})
 	if err != nil {
-		if strings.Contains(err.Error(), "verify") {
+		if errors.Is(err, repo.ErrVerify) {
 			k := keyFile
 			if k == "" {
 				k = "the repository's public/key.asc"

@@ -15,12 +15,15 @@ func newCleanCmd(g *globalFlags) *cobra.Command {
 		Short: "Remove the output directory (dist/) and the cache (.upds/)",
 		Long: `Remove the project's output directory (project(out = ...), default dist/) and its cache
 (.upds/). The cache only makes builds faster: the next build produces the same bytes.
---cache-only keeps dist/.`,
+upds.lock stays: it is part of the project (commit it). --cache-only keeps dist/.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			b, err := g.load(c.Context(), newOutput(progressNone))
 			if err != nil {
 				return err
+			}
+			if err := recoverRun(c.Context(), b, "upds clean"); err != nil {
+				return err // .upds/ holds the journal of a run that was killed
 			}
 			dirs := []string{filepath.Join(b.Host.Root, ".upds")}
 			if !cacheOnly {

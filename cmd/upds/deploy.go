@@ -51,7 +51,7 @@ func (rf repoFlags) resolve(inv *inventory.Inventory, cmd string) (repoFlags, er
 
 // source reads and verifies the repository's index and returns the setup source for it.
 func (rf repoFlags) source(ctx context.Context, cmd string) (setup.Source, *repo.Index, error) {
-	if !strings.HasPrefix(rf.url, "http://") && !strings.HasPrefix(rf.url, "https://") {
+	if !repo.IsURL(rf.url) {
 		return setup.Source{}, nil, usageErr("%s: --repo %s: want the repository's http:// or https:// URL", cmd, rf.url)
 	}
 	if rf.key == "" {

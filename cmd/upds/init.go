@@ -189,7 +189,8 @@ project(
     maintainer = "{{if .Maintainer}}{{.Maintainer}}{{else}}{{.Name}} maintainers <root@localhost>{{end}}",{{if not .Maintainer}}  # TODO: you{{end}}
 )
 
-# {{.Name}}-virtualenv: the virtualenv in /var/virtualenvs/{{.Name}}, built once and cached.
+# {{.Name}}-virtualenv: the virtualenv in /var/virtualenvs/{{.Name}}, built once and cached; it
+# keeps its version while its content is the same (upds.lock records it: commit that file).
 # {{.Name}}: the code of {{.Src}} in /srv/python/{{.PkgDir}}.
 app = python_app(
     "{{.Name}}",
@@ -281,6 +282,7 @@ func (p *initProject) write(out interface{ Write([]byte) (int, error) }) error {
 	if !p.Wheels {
 		fmt.Fprintf(out, "  note      pip will use its index; for offline builds put wheels in wheels/ and set pip_args\n")
 	}
+	fmt.Fprintf(out, "  commit    upds.lock with the project once a build writes it (the virtualenv's version)\n")
 	fmt.Fprintf(out, "next:\n  upds tasks           list the tasks\n  upds run build       build the packages into %s/\n", p.Out)
 	fmt.Fprintf(out, "  upds inspect %s/%s_%s_all.deb\n", p.Out, p.Name, version)
 	fmt.Fprintf(out, "  upds repo init repo  create a repository, then: upds run publish\n")

@@ -159,6 +159,9 @@ func TestInitWritesGitignore(t *testing.T) {
 	if !strings.Contains(r.stdout, "ignored   /dist/ /.upds/ /repo/ /.VERSION.lock in .gitignore") {
 		t.Errorf("init does not say what it ignored:\n%s", r.stdout)
 	}
+	if !strings.Contains(r.stdout, "commit    upds.lock") {
+		t.Errorf("init does not say to commit upds.lock:\n%s", r.stdout)
+	}
 	dir = project(t, map[string]string{"requirements.txt": "", "blog/__init__.py": "", ".gitignore": "*.pyc\ndist\n.upds/"})
 	upds(t, dir, "init")
 	if b, _ := os.ReadFile(filepath.Join(dir, ".gitignore")); !strings.HasPrefix(string(b), "*.pyc\ndist\n.upds/\n#") ||

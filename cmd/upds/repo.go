@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -35,7 +33,7 @@ private/ (the signing key; never served).`,
 
 func newRepoInitCmd() *cobra.Command {
 	var opt repo.InitOptions
-	var importKey, url string
+	var importKey string
 	c := &cobra.Command{
 		Use:   "init DIR",
 		Short: "Create a repository with a new ed25519 signing key",
@@ -48,25 +46,12 @@ func newRepoInitCmd() *cobra.Command {
 				}
 				opt.ImportKey = b
 			}
-			if url != "" {
-				if err := setup.ValidURL(url); err != nil {
+			if opt.URL != "" {
+				if err := setup.ValidURL(opt.URL); err != nil {
 					return usageErr("--url: %v", err)
 				}
 			}
 			if err := repo.Init(args[0], opt); err != nil {
-				return err
-			}
-			if url != "" {
-				if err := setRepoURL(args[0], url); err != nil {
-					return err
-				}
-			}
-			// Publish once more so that public/setup.sh exists from the start.
-			popt, err := repo.WithSetupScript(args[0], repo.PublishOptions{})
-			if err != nil {
-				return err
-			}
-			if _, err := repo.Publish(args[0], popt); err != nil {
 				return err
 			}
 			fmt.Printf("repository created in %s\n  uploads go to  %s/incoming/\n  serve          %s/public/ (upds repo serve %s, or any web server)\n  clients trust  %s/public/key.asc\n  servers run    curl -fsSL URL/setup.sh | sudo sh -s -- ROLE\n",
@@ -81,24 +66,18 @@ func newRepoInitCmd() *cobra.Command {
 	f.StringVar(&opt.Origin, "origin", "", "Origin field of Release (default upds)")
 	f.StringVar(&opt.Label, "label", "", "Label field of Release (default upds)")
 	f.StringVar(&importKey, "import-key", "", "use this armored OpenPGP private key instead of generating one")
-	f.StringVar(&url, "url", "", "where clients will reach public/ (e.g. https://apt.example.com/); setup.sh carries it")
+	f.StringVar(&opt.URL, "url", "", "where clients will reach public/ (e.g. https://apt.example.com/); setup.sh carries it")
 	f.StringVar(&opt.KeyName, "key-name", "", "name in a generated key's user ID")
 	f.StringVar(&opt.KeyEmail, "key-email", "", "email in a generated key's user ID")
 	return c
 }
 
-// setRepoURL records in repo.conf the URL where public/ is served.
-func setRepoURL(dir, url string) error {
-	p := filepath.Join(dir, repo.ConfigFile)
-	data, err := os.ReadFile(p)
-	if err != nil {
-		return err
-	}
-	data = append(bytes.TrimRight(data, "\n"), []byte("\nURL: "+url+"\n")...)
-	return repo.WriteFileAtomic(p, data, 0o644)
-}
-
+// printReport prints what a publish did: pool files it could not read on stderr, the
+// rest on stdout.
 func printReport(rep *repo.PublishReport, asJSON bool) error {
+	for _, b := range rep.Broken {
+		fmt.Fprintf(os.Stderr, "upds repo: skipping pool file %s: %s\n", b.Path, b.Reason)
+	}
 	if asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
@@ -133,11 +112,7 @@ the rest go to the pool, and Packages, Release, InRelease and Release.gpg are re
 atomically (by-hash keeps the previous generation reachable). Exit 1 if anything was rejected.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			opt, err := repo.WithSetupScript(args[0], repo.PublishOptions{KeepVersions: keep})
-			if err != nil {
-				return err
-			}
-			rep, err := repo.Publish(args[0], opt)
+			rep, err := repo.Publish(c.Context(), args[0], repo.PublishOptions{KeepVersions: keep})
 			if err != nil {
 				return err
 			}
@@ -164,11 +139,11 @@ func newRepoWatchCmd() *cobra.Command {
 		Long:  "Publish whenever finished uploads (not *.tmp) arrive in DIR/incoming, until interrupted.\nBad uploads are rejected and the watch goes on.",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			opt, err := repo.WithSetupScript(args[0], repo.PublishOptions{KeepVersions: keep})
-			if err != nil {
+			if _, err := repo.ReadConfig(args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(os.Stderr, "upds: watching %s/incoming (Ctrl-C to stop)\n", args[0])
+			opt := repo.PublishOptions{KeepVersions: keep}
 			return repo.Watch(c.Context(), args[0], repo.WatchOptions{PublishOptions: opt, Interval: interval},
 				func(rep *repo.PublishReport, err error) {
 					if err != nil {

@@ -72,17 +72,18 @@ task("publish-bad", run = lambda ctx: publish(["a.txt"], REPO))
 	sh(t, pub, "gpgv --keyring "+kr+" dists/stable/InRelease")
 	sh(t, pub, "gpgv --keyring "+kr+" dists/stable/Release.gpg dists/stable/Release")
 
-	// A bad upload fails the task, names the reason, and leaves the published packages as
-	// they were (the indexes stay valid: gpgv still verifies them).
+	// A bad upload fails the task, names the file and the reason, is not copied into
+	// incoming/, and leaves the published packages as they were (the indexes stay valid:
+	// gpgv still verifies them).
 	r = upds(t, dir, "run", "publish-bad")
-	if r.code != 1 || !strings.Contains(r.stderr, "publish: rejected: a.txt") {
+	if r.code != 1 || !strings.Contains(r.stderr, "publish: a.txt is not a Debian package") {
 		t.Fatalf("publish of a non-deb: exit %d\n%s", r.code, r.stderr)
 	}
 	if after, _ := os.ReadFile(filepath.Join(repoDir, "public/dists/stable/main/binary-amd64/Packages")); string(after) != string(pk) {
-		t.Fatalf("a rejected upload changed Packages:\n%s", after)
+		t.Fatalf("a refused upload changed Packages:\n%s", after)
 	}
 	sh(t, pub, "gpgv --keyring "+kr+" dists/stable/InRelease")
-	if _, err := os.Stat(filepath.Join(repoDir, "rejected", "a.txt.reason")); err != nil {
-		t.Fatalf("no reason file: %v", err)
+	if left, _ := os.ReadDir(filepath.Join(repoDir, "incoming")); len(left) != 0 {
+		t.Fatalf("a refused upload left %d files in incoming/", len(left))
 	}
 }

@@ -23,7 +23,7 @@ import (
 // builtins are the predeclared names the stdlib modules give BUILD.star.
 func builtins() starlark.StringDict {
 	all := starlark.StringDict{}
-	for _, m := range []starlark.StringDict{deb.Builtins(), version.Builtins(), venv.Builtins(), send.Builtins(), repo.Builtins(), inventory.Builtins()} {
+	for _, m := range []starlark.StringDict{deb.Builtins(), version.Builtins(), venv.Builtins(), send.Builtins(repo.CheckUploads), repo.Builtins(), inventory.Builtins()} {
 		for k, v := range m {
 			all[k] = v
 		}
@@ -50,6 +50,10 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 		Long: `Run the named tasks of BUILD.star. Each task runs after its dependencies;
 independent dependencies run in parallel (-j). Tasks named on the command line run in the
 given order, so "upds run bump-minor build" builds the bumped version.
+
+A run is a transaction over VERSION and upds.lock: when it fails, is interrupted or is
+killed, they are put back as they were before it (after a kill, by the next run), so a
+release (bump, then publish) that fails can be run again. One run at a time per project.
 
 --dry-run says what would be built, what comes from the cache and which run functions would
 run, without building, running or writing anything. --json prints the result of the run as
@@ -87,9 +91,14 @@ func (g *globalFlags) runTasks(ctx context.Context, names []string, asJSON bool)
 	if _, err := r.Resolve(names); err != nil {
 		return err
 	}
+	tx, err := beginRun(ctx, b, names)
+	if err != nil {
+		return err
+	}
 	out.start()
 	err = r.Run(ctx, names)
 	out.stop(err)
+	err = endRun(tx, err)
 	var outputs []string
 	seen := map[string]bool{}
 	for _, name := range names {

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/upds/upds/stdlib/audit"
+	"github.com/upds/upds/stdlib/repo"
 	"github.com/upds/upds/stdlib/setup"
 	"github.com/upds/upds/stdlib/sshconn"
 )
@@ -43,7 +44,7 @@ The same steps, without upds on the server: curl -fsSL URL/setup.sh | sudo sh -s
 			if source == "" || keyFile == "" {
 				return usageErr("setup: --repo URL and --key KEY.asc are required")
 			}
-			if !strings.HasPrefix(source, "http://") && !strings.HasPrefix(source, "https://") {
+			if !repo.IsURL(source) {
 				return usageErr("setup: --repo %s: want the repository's http:// or https:// URL", source)
 			}
 			if update != "all" && update != "repo" {

@@ -51,6 +51,9 @@ func newBumpCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := recoverRun(c.Context(), b, "upds bump"); err != nil {
+				return err
+			}
 			_, nv, err := version.BumpFile(b.Host.FS, b.Host.Project.VersionFile, part)
 			if err != nil {
 				return &exitError{code: 2, err: err}

@@ -49,30 +49,91 @@ func (f *File) Path() string { return f.path }
 // Commit makes the written content the file at Path: sync, mode, rename, directory sync. After
 // a failed Commit the temporary file is gone and the target is as it was.
 func (f *File) Commit() error {
-	if f.closed {
-		return fmt.Errorf("write %s: already committed or aborted", f.path)
+	if err := f.finish(); err != nil {
+		return err
 	}
-	f.closed = true
-	tmp := f.File.Name()
-	err := f.File.Sync()
-	if cerr := f.File.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = f.fsys.Chmod(tmp, f.perm)
-	}
-	if err == nil {
-		err = f.fsys.Rename(tmp, f.path)
-	}
-	if err != nil {
-		f.fsys.Remove(tmp)
-		return fmt.Errorf("write %s: %w", f.path, err)
+	if err := f.install(); err != nil {
+		return err
 	}
 	if err := syncDir(f.fsys, filepath.Dir(f.path)); err != nil {
 		return fmt.Errorf("write %s: %w", f.path, err)
 	}
 	return nil
 }
+
+// CommitAll commits files that belong together (an index and the signed list of its
+// hashes): all are synced first, then renamed in order, one right after the other, then
+// each of their directories is synced once. If a file cannot be synced, none is renamed;
+// if a rename fails, the files after it are discarded, those before it stay (their
+// directories are still synced).
+func CommitAll(files ...*File) error {
+	for i, f := range files {
+		if err := f.finish(); err != nil {
+			for _, g := range files[:i] {
+				g.discard()
+			}
+			for _, g := range files[i+1:] {
+				g.Abort()
+			}
+			return err
+		}
+	}
+	var dirs []*File // the first file of each directory
+	seen := map[string]bool{}
+	var err error
+	for i, f := range files {
+		if err = f.install(); err != nil {
+			for _, g := range files[i+1:] {
+				g.discard()
+			}
+			break
+		}
+		if d := filepath.Dir(f.path); !seen[d] {
+			seen[d] = true
+			dirs = append(dirs, f)
+		}
+	}
+	for _, f := range dirs {
+		if serr := syncDir(f.fsys, filepath.Dir(f.path)); serr != nil && err == nil {
+			err = fmt.Errorf("write %s: %w", f.path, serr)
+		}
+	}
+	return err
+}
+
+// finish syncs and closes the temporary file; then it is installed or discarded.
+func (f *File) finish() error {
+	if f.closed {
+		return fmt.Errorf("write %s: already committed or aborted", f.path)
+	}
+	f.closed = true
+	err := f.File.Sync()
+	if cerr := f.File.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		f.discard()
+		return fmt.Errorf("write %s: %w", f.path, err)
+	}
+	return nil
+}
+
+// install gives a finished temporary file its mode and renames it over the target.
+func (f *File) install() error {
+	tmp := f.File.Name()
+	err := f.fsys.Chmod(tmp, f.perm)
+	if err == nil {
+		err = f.fsys.Rename(tmp, f.path)
+	}
+	if err != nil {
+		f.discard()
+		return fmt.Errorf("write %s: %w", f.path, err)
+	}
+	return nil
+}
+
+// discard removes a finished temporary file.
+func (f *File) discard() { f.fsys.Remove(f.File.Name()) }
 
 // Abort discards the temporary file; the target is untouched. It does nothing after Commit,
 // so `defer f.Abort()` is the way to clean up on every error path.

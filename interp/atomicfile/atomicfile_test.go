@@ -103,3 +103,48 @@ func assertOnly(t *testing.T, dir string, names ...string) {
 		}
 	}
 }
+
+func TestCommitAll(t *testing.T) {
+	dir := t.TempDir()
+	var files []*File
+	for _, p := range []string{"a", "sub/b", "c"} {
+		f, err := Create(nil, filepath.Join(dir, p), 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write([]byte(p))
+		files = append(files, f)
+	}
+	if err := CommitAll(files...); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"a", "sub/b", "c"} {
+		if b, err := os.ReadFile(filepath.Join(dir, p)); err != nil || string(b) != p {
+			t.Errorf("%s: %q %v", p, b, err)
+		}
+	}
+	assertOnly(t, dir, "a", "c", "sub")
+	assertOnly(t, filepath.Join(dir, "sub"), "b")
+
+	// A failed commit aborts the files after it; those before it stay committed.
+	os.MkdirAll(filepath.Join(dir, "d", "x"), 0o755) // a non-empty directory cannot be replaced by a file
+	files = nil
+	for _, p := range []string{"a", "d", "c"} {
+		f, err := Create(nil, filepath.Join(dir, p), 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write([]byte("new " + p))
+		files = append(files, f)
+	}
+	if err := CommitAll(files...); err == nil {
+		t.Fatal("CommitAll over a non-empty directory succeeded")
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "a")); string(b) != "new a" {
+		t.Errorf("a = %q, want the committed content", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "c")); string(b) != "c" {
+		t.Errorf("c = %q, want the old content", b)
+	}
+	assertOnly(t, dir, "a", "c", "d", "sub")
+}

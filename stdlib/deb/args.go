@@ -152,12 +152,17 @@ func (a archArg) Unpack(v starlark.Value) error {
 	return control.ValidArchitecture(s)
 }
 
-// versionArg is a version string, or version(): the project version when the package is built.
+// versionArg is a version string, version() (the project version when the package is built),
+// or "content" (the project version at which the content last changed: upds.lock).
 type versionArg struct{ s *Spec }
 
 func (a versionArg) Unpack(v starlark.Value) error {
 	switch v := v.(type) {
 	case starlark.String:
+		if v == "content" {
+			a.s.ContentVersion = true // the version comes from VersionOf and upds.lock
+			return nil
+		}
 		a.s.Version, a.s.VersionOf = string(v), nil
 	case version.Lazy:
 		a.s.VersionOf = v.Resolve

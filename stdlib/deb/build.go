@@ -23,38 +23,43 @@ var _ interp.CacheChecker = (*Target)(nil)
 // build of a package in a cache (no stat list yet: nothing is known of its files, so the
 // cache cannot hold it either, short of a lost stat list) writes it at once and computes its
 // key from the files as they are read, one read of each; later builds compute the key first,
-// from the stat list, and write only on a miss.
+// from the stat list, and write only on a miss. A package with version = "content" always
+// computes its key first: its version depends on it.
 func (t *Target) Build(a *interp.Action) error {
 	h := a.Host
-	asm, err := t.assembled(h)
+	in, err := t.inputs(h)
 	if err != nil {
 		return err
 	}
-	if err := t.checkProject(asm.in, asm, a.Log); err != nil {
-		return t.usageError(err)
-	}
-	list := h.Cache.StatList(statListName(asm.pkg), true)
-	defer list.Abort()
+	var asm *assembly
 	var key string
 	write := func(tmp string) error {
 		_, err := asm.plan.WriteFile(a.Ctx, tmp) // data.tar is staged beside tmp, in the cache
 		return err
 	}
-	if list.Known() {
-		if key, err = asm.keyWith(a.Ctx, h, list); err == nil {
-			err = t.setSource(asm, key)
+	if t.spec.ContentVersion {
+		if asm, key, err = t.assembleKeyed(a.Ctx, h, in, true); err != nil {
+			return t.usageError(err)
+		}
+		asm.in = in
+		if err := t.checkProject(in, asm, a.Log); err != nil {
+			return t.usageError(err)
+		}
+		if err := t.setSource(asm, key); err != nil {
+			return err
 		}
 	} else {
-		var written string
-		key, written, err = t.writeKeyed(a, asm, list)
-		defer os.Remove(written)
-		write = func(tmp string) error { return os.Rename(written, tmp) }
-	}
-	if err == nil {
-		err = list.Close()
-	}
-	if err != nil {
-		return err
+		if asm, err = t.assembled(in); err != nil {
+			return err
+		}
+		if err := t.checkProject(in, asm, a.Log); err != nil {
+			return t.usageError(err)
+		}
+		var done func()
+		if key, write, done, err = t.keyOrWrite(a, asm, write); err != nil {
+			return err
+		}
+		defer done()
 	}
 	dst := filepath.Join(h.OutDir(), Filename(asm.pkg.Control))
 	if a.Cached, err = h.Cache.Build("deb", key, dst, write); err != nil {
@@ -62,6 +67,34 @@ func (t *Target) Build(a *interp.Action) error {
 	}
 	t.built = dst
 	return nil
+}
+
+// keyOrWrite computes the package's key from its stat list, when the list knows the package,
+// and returns write to write it on a miss; otherwise it writes the package now, computing the
+// key as the files are read, and returns a write that moves it into place. done removes what
+// is left.
+func (t *Target) keyOrWrite(a *interp.Action, asm *assembly, write func(string) error) (key string, _ func(string) error, done func(), err error) {
+	list := a.Host.Cache.StatList(statListName(asm.pkg), true)
+	defer list.Abort()
+	done = func() {}
+	if list.Known() {
+		if key, err = asm.keyWith(a.Ctx, a.Host, list); err == nil {
+			err = t.setSource(asm, key)
+		}
+	} else {
+		var written string
+		key, written, err = t.writeKeyed(a, asm, list)
+		done = func() { os.Remove(written) }
+		write = func(tmp string) error { return os.Rename(written, tmp) }
+	}
+	if err == nil {
+		err = list.Close()
+	}
+	if err != nil {
+		done()
+		return "", nil, nil, err
+	}
+	return key, write, done, nil
 }
 
 // writeKeyed writes the package to a new file in the cache's tmp directory, hashing its files
@@ -87,6 +120,7 @@ func (t *Target) writeKeyed(a *interp.Action, asm *assembly, list *cache.StatLis
 	}
 	defer func() { pl.fileSums, pl.beforeControl = nil, nil }()
 	if _, err = pl.WriteFile(a.Ctx, path); err != nil {
+		os.Remove(path)
 		return "", "", err
 	}
 	return key, path, nil
@@ -94,28 +128,40 @@ func (t *Target) writeKeyed(a *interp.Action, asm *assembly, list *cache.StatLis
 
 // Cached reports whether Build would take the package from the cache. It assembles the
 // package and computes its key as Build does, hashing the files the stat list does not know,
-// and writes nothing.
+// and writes nothing (not upds.lock either).
 func (t *Target) Cached(a *interp.Action) (bool, error) {
-	asm, err := t.assembled(a.Host)
+	in, err := t.inputs(a.Host)
 	if err != nil {
 		return false, err
 	}
-	asm.dryRun = true
-	key, err := asm.key(a.Ctx, a.Host)
+	var key string
+	if t.spec.ContentVersion {
+		_, key, err = t.assembleKeyed(a.Ctx, a.Host, in, false)
+	} else {
+		var asm *assembly
+		if asm, err = t.assembled(in); err == nil {
+			asm.dryRun = true
+			key, err = asm.key(a.Ctx, a.Host)
+		}
+	}
 	if err != nil {
-		return false, err
+		return false, t.usageError(err)
 	}
 	_, ok := a.Host.Cache.Lookup("deb", key)
 	return ok, nil
 }
 
-// assembled is the package as the Spec describes it now, with the time clamp of the host.
-func (t *Target) assembled(h *interp.Host) (*assembly, error) {
+// inputs are what the package is assembled from, with the time clamp of the host.
+func (t *Target) inputs(h *interp.Host) (Inputs, error) {
 	mtime, err := clampTime(h)
 	if err != nil {
-		return nil, t.usageError(t.spec.errorf("%v", err))
+		return Inputs{}, t.usageError(t.spec.errorf("%v", err))
 	}
-	in := Inputs{Project: h.Project, FS: h.FS, Root: h.Root, MTime: mtime}
+	return Inputs{Project: h.Project, FS: h.FS, Root: h.Root, MTime: mtime}, nil
+}
+
+// assembled is the package as the Spec describes it now.
+func (t *Target) assembled(in Inputs) (*assembly, error) {
 	asm, err := t.spec.assemble(in)
 	if err != nil {
 		return nil, t.usageError(err)

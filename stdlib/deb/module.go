@@ -133,7 +133,8 @@ type Target struct {
 	host *interp.Host
 	reg  *registry // the other packages of the project
 
-	built string // the path after Build
+	built    string          // the path after Build
+	resolved resolvedVersion // version = "content": the version Build resolved
 }
 
 var (
@@ -191,8 +192,14 @@ func (t *Target) Attr(name string) (starlark.Value, error) {
 }
 
 // Version is the package version now: the literal given to deb(), or the project version read
-// at this moment (so a bump earlier in the same run is seen).
-func (t *Target) Version() (string, error) { return t.spec.version() }
+// at this moment (so a bump earlier in the same run is seen); for version = "content", see
+// contentVersionNow.
+func (t *Target) Version() (string, error) {
+	if t.spec.ContentVersion {
+		return t.contentVersionNow()
+	}
+	return t.spec.version()
+}
 
 // Filename is NAME_VERSION_ARCH.deb for the version now.
 func (t *Target) Filename() (string, error) {

@@ -28,6 +28,10 @@ type Spec struct {
 	// the package is built (the project version, or version()).
 	Version   string
 	VersionOf func() (string, error)
+	// ContentVersion (deb(version = "content")) makes the version follow the content: the
+	// version VersionOf gives when the content last changed, as upds.lock records it. deb
+	// targets honour it when they build (contentversion.go); Plan ignores it.
+	ContentVersion bool
 	// Arch is the architecture; "" means the project's.
 	Arch string
 	// Contents are what the package holds, in order.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/upds/upds/interp/atomicfile"
 	"github.com/upds/upds/stdlib/version"
 )
 
@@ -40,6 +41,14 @@ const (
 	stateFile  = "private/state.json"
 	dirtyFile  = "private/pool.dirty" // exists while a publish may have changed the pool but not the cache
 	cacheMagic = "upds-index-cache 2\n"
+)
+
+// cacheOp is what a record of the index cache does: its first byte.
+type cacheOp byte
+
+const (
+	opAdd    cacheOp = 'A' // add (or replace) the entry of a pool path
+	opDelete cacheOp = 'D' // delete the entry of a pool path
 )
 
 // indexCache is the index cache as loaded: an append-only log of records, each
@@ -92,15 +101,15 @@ func loadCache(dir string) *indexCache {
 		return v
 	}
 	for len(b) > 0 && !bad {
-		op := b[0]
+		op := cacheOp(b[0])
 		b = b[1:]
 		switch op {
-		case 'D':
+		case opDelete:
 			p := str()
 			if !bad {
 				delete(c.entries, p)
 			}
-		case 'A':
+		case opAdd:
 			e := &poolEntry{}
 			e.Path = str()
 			e.Size = num()
@@ -132,7 +141,7 @@ func appendEntry(b *bytes.Buffer, e *poolEntry) {
 		b.Write(s)
 	}
 	num := func(v int64) { b.Write(tmp[:binary.PutVarint(tmp[:], v)]) }
-	b.WriteByte('A')
+	b.WriteByte(byte(opAdd))
 	str([]byte(e.Path))
 	num(e.Size)
 	num(e.Mtime)
@@ -160,7 +169,7 @@ func saveCache(dir string, old *indexCache, live []*poolEntry) error {
 	var tmp [binary.MaxVarintLen64]byte
 	for p := range old.entries {
 		if !inLive[p] {
-			b.WriteByte('D')
+			b.WriteByte(byte(opDelete))
 			b.Write(tmp[:binary.PutUvarint(tmp[:], uint64(len(p)))])
 			b.WriteString(p)
 			n++
@@ -192,7 +201,7 @@ func saveCache(dir string, old *indexCache, live []*poolEntry) error {
 	for _, e := range live {
 		appendEntry(&b, e)
 	}
-	return WriteFileAtomic(path, b.Bytes(), 0o600)
+	return atomicfile.WriteFile(nil, path, b.Bytes(), 0o600)
 }
 
 // fileSum is the size and hashes of one index file, as listed in Release.
@@ -242,5 +251,5 @@ func saveState(dir string, s *state) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(filepath.Join(dir, stateFile), data, 0o600)
+	return atomicfile.WriteFile(nil, filepath.Join(dir, stateFile), data, 0o600)
 }

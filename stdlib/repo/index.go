@@ -36,6 +36,10 @@ type IndexOptions struct {
 	Architectures []string
 	// Now is used to check Valid-Until (zero: time.Now()).
 	Now time.Time
+	// Fetch, when set, reads a path relative to the directory that holds dists/, for a
+	// repository reached another way (over SFTP); source then only names it in errors, and
+	// Key is required.
+	Fetch func(path string) ([]byte, error)
 }
 
 // Package is one entry of a Packages index.
@@ -55,6 +59,11 @@ type Index struct {
 	Packages []Package // each package file once, even when listed for several architectures
 }
 
+// IsURL reports whether a repository source is an http(s) URL (else it is a directory).
+func IsURL(source string) bool {
+	return strings.HasPrefix(source, "http://") || strings.HasPrefix(source, "https://")
+}
+
 // maxIndexSize bounds one downloaded index file.
 const maxIndexSize = 1 << 30
 
@@ -62,6 +71,8 @@ const maxIndexSize = 1 << 30
 // directory that holds dists/), a repository directory (DIR, its public/ is read), or a
 // directory holding dists/ itself. InRelease must be signed by opt.Key and not expired
 // (Valid-Until), and every Packages file must match the size and SHA256 that Release lists.
+// An InRelease that does not verify (or no key to verify it) is an ErrVerify, an expired
+// one an ErrExpired.
 func ReadIndex(ctx context.Context, source string, opt IndexOptions) (*Index, error) {
 	suite := opt.Suite
 	if suite == "" {
@@ -73,7 +84,7 @@ func ReadIndex(ctx context.Context, source string, opt IndexOptions) (*Index, er
 	}
 	defer closeFn()
 	if len(key) == 0 {
-		return nil, fmt.Errorf("read index %s: no public key given to verify InRelease", source)
+		return nil, withKind(ErrVerify, fmt.Errorf("read index %s: no public key given to verify InRelease", source))
 	}
 	in, err := fetch("dists/" + suite + "/InRelease")
 	if err != nil {
@@ -97,7 +108,7 @@ func ReadIndex(ctx context.Context, source string, opt IndexOptions) (*Index, er
 			return nil, fmt.Errorf("read index %s: Valid-Until: %w", source, err)
 		}
 		if now.After(t) {
-			return nil, fmt.Errorf("read index %s: Release expired at %s (the repository must be published again)", source, vu)
+			return nil, withKind(ErrExpired, fmt.Errorf("read index %s: Release expired at %s (the repository must be published again)", source, vu))
 		}
 	}
 	sums := map[string]fileSum{}
@@ -209,7 +220,10 @@ func parseReleaseDate(s string) (time.Time, error) {
 // fetcher returns a function reading a repository-relative path from source, and the
 // default key for that source.
 func fetcher(ctx context.Context, source string, opt IndexOptions) (func(string) ([]byte, error), []byte, func(), error) {
-	if strings.HasPrefix(source, "http://") || strings.HasPrefix(source, "https://") {
+	if opt.Fetch != nil {
+		return opt.Fetch, opt.Key, func() {}, nil
+	}
+	if IsURL(source) {
 		base, err := url.Parse(strings.TrimSuffix(source, "/") + "/")
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("read index: %w", err)

@@ -3,6 +3,7 @@ package repo
 // The Starlark binding of the repo package: publish().
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -20,7 +21,9 @@ func Builtins() starlark.StringDict {
 
 // publish(packages, repo, keep = 0): put packages into a local repository (made with
 // `upds repo init DIR`) and publish it: the upload goes through DIR/incoming exactly as a
-// send() would, then the indexes are rebuilt and signed. Fails when an upload is rejected.
+// send() would (CheckUploads first: a package the repository holds with other content fails
+// the publish before anything changes; one it holds as it is is not copied again), then the
+// indexes are rebuilt and signed. Fails when an upload is rejected.
 func builtinPublish(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var pkgs starlark.Value
 	var dir string
@@ -42,16 +45,21 @@ func builtinPublish(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	if _, err := ReadConfig(dir); err != nil {
 		return nil, fmt.Errorf("publish: %v (create it with: upds repo init %s)", err, dir)
 	}
-	if err := send.Send(run.Ctx, files, filepath.Join(dir, "incoming"), send.Options{}); err != nil {
+	held := 0 // packages the repository has as they are: not copied
+	check := func(ctx context.Context, d send.Remote, files []string) ([]string, error) {
+		up, notes, err := CheckUploads(ctx, d, files)
+		held = len(notes)
+		return up, err
+	}
+	if err := send.Send(run.Ctx, files, filepath.Join(dir, IncomingDir), send.Options{Check: check}); err != nil {
 		return nil, fmt.Errorf("publish: %v", err)
 	}
-	opt, err := WithSetupScript(dir, PublishOptions{KeepVersions: keep})
+	rep, err := Publish(run.Ctx, dir, PublishOptions{KeepVersions: keep})
 	if err != nil {
 		return nil, fmt.Errorf("publish: %v", err)
 	}
-	rep, err := Publish(dir, opt)
-	if err != nil {
-		return nil, fmt.Errorf("publish: %v", err)
+	for _, b := range rep.Broken {
+		fmt.Fprintf(run.Stderr, "upds repo: skipping pool file %s: %s\n", b.Path, b.Reason)
 	}
 	if len(rep.Rejected) > 0 {
 		var reasons []string
@@ -60,6 +68,6 @@ func builtinPublish(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 		}
 		return nil, fmt.Errorf("publish: rejected: %s", strings.Join(reasons, "; "))
 	}
-	fmt.Fprintf(run.Stdout, "published %d new, %d unchanged to %s (%d packages)\n", len(rep.Added), len(rep.Unchanged), dir, rep.Packages)
+	fmt.Fprintf(run.Stdout, "published %d new, %d unchanged to %s (%d packages)\n", len(rep.Added), len(rep.Unchanged)+held, dir, rep.Packages)
 	return starlark.None, nil
 }

@@ -4,6 +4,7 @@ package repo
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -13,7 +14,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/upds/upds/interp/atomicfile"
 	"github.com/upds/upds/stdlib/deb/control"
+	"github.com/upds/upds/stdlib/setup"
 )
 
 // Layout of a repository directory.
@@ -39,6 +42,9 @@ type Config struct {
 	Architectures []string      // e.g. amd64 arm64 all
 	Description   string        // optional
 	ValidFor      time.Duration // when > 0, Release gets Valid-Until: Date + ValidFor
+	// URL is where clients reach public/ (e.g. "https://apt.example.com/"); setup.sh
+	// carries it. Optional: without one, setup.sh asks for --repo URL.
+	URL string
 }
 
 // DefaultConfig returns the configuration Init uses when InitOptions leaves fields empty.
@@ -80,6 +86,11 @@ func (c Config) validate() error {
 	if c.ValidFor < 0 {
 		return errors.New("repo config: Valid-For must not be negative")
 	}
+	if c.URL != "" {
+		if err := setup.ValidURL(c.URL); err != nil {
+			return fmt.Errorf("URL: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -97,15 +108,18 @@ func (c Config) paragraph() control.Paragraph {
 	if c.ValidFor > 0 {
 		p.Set("Valid-For", c.ValidFor.String())
 	}
+	if c.URL != "" {
+		p.Set("URL", c.URL)
+	}
 	return p
 }
 
-// ReadConfig reads DIR/repo.conf.
+// ReadConfig reads DIR/repo.conf. Without one, dir is not a repository: ErrNotRepository.
 func ReadConfig(dir string) (Config, error) {
 	data, err := os.ReadFile(filepath.Join(dir, ConfigFile))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return Config{}, fmt.Errorf("%s is not a repository (no %s; run upds repo init)", dir, ConfigFile)
+			return Config{}, withKind(ErrNotRepository, fmt.Errorf("%s is not a repository (no %s; run upds repo init)", dir, ConfigFile))
 		}
 		return Config{}, err
 	}
@@ -121,6 +135,7 @@ func ReadConfig(dir string) (Config, error) {
 		Component:     p.Get("Component"),
 		Architectures: strings.Fields(p.Get("Architectures")),
 		Description:   p.Get("Description"),
+		URL:           p.Get("URL"),
 	}
 	if c.Codename == "" {
 		c.Codename = c.Suite
@@ -150,7 +165,8 @@ type InitOptions struct {
 // Init creates a repository in dir (which may exist but must not already hold a
 // repository): incoming/, public/ (dists/, pool/, key.asc), rejected/, private/ (0700)
 // with an ed25519 signing key (0600), and repo.conf. It then publishes the empty
-// repository so that apt can already use it.
+// repository (and setup.sh) so that apt can already use it. Where a repository is (repo.conf, a key or
+// public/dists exists) it refuses with ErrExists.
 func Init(dir string, opt InitOptions) error {
 	c := DefaultConfig()
 	o := opt.Config
@@ -175,12 +191,13 @@ func Init(dir string, opt InitOptions) error {
 	}
 	c.Description = o.Description
 	c.ValidFor = o.ValidFor
+	c.URL = o.URL
 	if err := c.validate(); err != nil {
 		return err
 	}
 	for _, p := range []string{ConfigFile, KeyFile, PublicKeyFile, PublicDir + "/dists"} {
 		if _, err := os.Lstat(filepath.Join(dir, p)); err == nil {
-			return fmt.Errorf("repo init: %s already exists; refusing to overwrite a repository", filepath.Join(dir, p))
+			return withKind(ErrExists, fmt.Errorf("repo init: %s already exists; refusing to overwrite a repository", filepath.Join(dir, p)))
 		}
 	}
 	var priv, pub []byte
@@ -235,7 +252,7 @@ func Init(dir string, opt InitOptions) error {
 	if err != nil {
 		return fmt.Errorf("repo init: write key: %w", err)
 	}
-	if err := WriteFileAtomic(filepath.Join(dir, PublicKeyFile), pub, 0o644); err != nil {
+	if err := atomicfile.WriteFile(nil, filepath.Join(dir, PublicKeyFile), pub, 0o644); err != nil {
 		return fmt.Errorf("repo init: %w", err)
 	}
 	conf, err := c.paragraph().Bytes()
@@ -243,87 +260,62 @@ func Init(dir string, opt InitOptions) error {
 		return fmt.Errorf("repo init: %w", err)
 	}
 	header := []byte("# upds apt repository configuration (deb822). Valid-For: e.g. 168h adds Valid-Until to Release.\n")
-	if err := WriteFileAtomic(filepath.Join(dir, ConfigFile), append(header, conf...), 0o644); err != nil {
+	if err := atomicfile.WriteFile(nil, filepath.Join(dir, ConfigFile), append(header, conf...), 0o644); err != nil {
 		return fmt.Errorf("repo init: %w", err)
 	}
-	if _, err := Publish(dir, PublishOptions{}); err != nil {
+	if _, err := Publish(context.Background(), dir, PublishOptions{}); err != nil {
 		return fmt.Errorf("repo init: first publish: %w", err)
 	}
 	return nil
 }
 
-// lock takes the repository's exclusive publish lock; the returned function releases it.
-func lock(dir string) (func(), error) {
+// lock takes the repository's exclusive publish lock, waiting while another publish holds
+// it unless ctx ends first; the returned function releases it.
+func lock(ctx context.Context, dir string) (func(), error) {
 	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock repository: %w", err)
 	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if err != unix.EINTR {
-			break
-		}
+	unlock := func() {
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		f.Close()
 	}
-	if err != nil {
+	err = flock(f, unix.LOCK_EX|unix.LOCK_NB)
+	if err == nil {
+		return unlock, nil
+	}
+	if !errors.Is(err, unix.EWOULDBLOCK) {
 		f.Close()
 		return nil, fmt.Errorf("lock repository: %w", err)
 	}
-	return func() {
-		unix.Flock(int(f.Fd()), unix.LOCK_UN)
-		f.Close()
-	}, nil
+	// Held by another publish: wait for it in a goroutine that, if ctx ends first, takes
+	// the lock when it comes free and releases it at once.
+	done := make(chan error, 1)
+	go func() { done <- flock(f, unix.LOCK_EX) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock repository: %w", err)
+		}
+		return unlock, nil
+	case <-ctx.Done():
+		go func() {
+			if <-done == nil {
+				unlock()
+			} else {
+				f.Close()
+			}
+		}()
+		return nil, fmt.Errorf("lock repository: %w", ctx.Err())
+	}
 }
 
-// WriteFileAtomic writes data to path through a temporary file in the same
-// directory (fsync, rename, fsync of the directory): readers see the old content or
-// the new, never a mix. Parent directories are created.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+// flock is unix.Flock, retried when a signal interrupts it.
+func flock(f *os.File, how int) error {
+	for {
+		if err := unix.Flock(int(f.Fd()), how); err != unix.EINTR {
+			return err
+		}
 	}
-	tmp, err := writeTemp(dir, filepath.Base(path), data, perm)
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(dir)
-}
-
-// writeTemp writes data to a new hidden temporary file in dir, synced, and returns its name.
-func writeTemp(dir, base string, data []byte, perm os.FileMode) (string, error) {
-	f, err := os.CreateTemp(dir, "."+base+".*.tmp")
-	if err != nil {
-		return "", err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return "", fmt.Errorf("write %s: %w", filepath.Join(dir, base), err)
-	}
-	return f.Name(), nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
 }

@@ -3,6 +3,7 @@ package repo
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"maps"
 	"net/http"
@@ -10,10 +11,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,7 +47,7 @@ func TestInit(t *testing.T) {
 	if !bytes.Contains(key, []byte("PGP PRIVATE KEY BLOCK")) || !bytes.Contains(pub, []byte("PGP PUBLIC KEY BLOCK")) || bytes.Contains(pub, []byte("PRIVATE")) {
 		t.Error("key files do not hold the expected armored keys")
 	}
-	if err := Init(dir, InitOptions{}); err == nil || !strings.Contains(err.Error(), "refusing") {
+	if err := Init(dir, InitOptions{}); !errors.Is(err, ErrExists) || !strings.Contains(err.Error(), "refusing") {
 		t.Errorf("second Init: %v", err)
 	}
 
@@ -65,6 +64,10 @@ func TestInit(t *testing.T) {
 	}
 	if err := Init(filepath.Join(t.TempDir(), "r"), InitOptions{Config: Config{Architectures: []string{"amd64", "../x"}}}); err == nil {
 		t.Error("bad architecture accepted")
+	}
+	empty := t.TempDir()
+	if _, err := Publish(t.Context(), empty, PublishOptions{}); !errors.Is(err, ErrNotRepository) || err.Error() != empty+" is not a repository (no repo.conf; run upds repo init)" {
+		t.Errorf("Publish of a directory without repo.conf: %v", err)
 	}
 }
 
@@ -108,7 +111,7 @@ func TestPublishApt(t *testing.T) {
 	// A partial upload must be left alone.
 	os.WriteFile(filepath.Join(dir, IncomingDir, "partial_1.0_amd64.deb.tmp"), []byte("half"), 0o644)
 
-	rep, err := Publish(dir, PublishOptions{})
+	rep, err := Publish(t.Context(), dir, PublishOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,8 +130,42 @@ func TestPublishApt(t *testing.T) {
 	if got, _ := os.ReadDir(filepath.Join(dir, IncomingDir)); len(got) != 1 || got[0].Name() != "partial_1.0_amd64.deb.tmp" {
 		t.Errorf("incoming/ after publish: %v", got)
 	}
+	pk := checkPublished(t, dir)
+	gpgv(t, dir, "stable")
 
-	// Packages: arch all in every arch; fields kept.
+	// apt, against the repository served by Handler.
+	srv := serve(t, dir)
+	a := newApt(t, srv.URL, filepath.Join(dir, PublicKeyFile), "stable")
+	checkApt(t, a)
+	checkReadIndex(t, dir, srv.URL)
+
+	// Publishing again with nothing new changes no index (same by-hash files), only the date.
+	before := mustRead(t, filepath.Join(dir, "public/dists/stable/main/binary-amd64/Packages.gz"))
+	rep, err = Publish(t.Context(), dir, PublishOptions{})
+	if err != nil || len(rep.Added) != 0 || rep.Packages != 6 {
+		t.Fatalf("republish: %+v %v", rep, err)
+	}
+	if after := mustRead(t, filepath.Join(dir, "public/dists/stable/main/binary-amd64/Packages.gz")); !bytes.Equal(before, after) {
+		t.Error("Packages.gz changed although nothing was uploaded")
+	}
+	a.must("apt-get", "update")
+
+	// Losing the cache changes nothing but speed.
+	os.Remove(filepath.Join(dir, cacheFile))
+	os.Remove(filepath.Join(dir, stateFile))
+	if rep, err = Publish(t.Context(), dir, PublishOptions{}); err != nil || rep.Packages != 6 {
+		t.Fatalf("publish without cache: %+v %v", rep, err)
+	}
+	if after := mustRead(t, filepath.Join(dir, "public/dists/stable/main/binary-amd64/Packages")); string(after) != pk {
+		t.Errorf("Packages differs after a rebuild from the pool:\n%s\n---\n%s", after, pk)
+	}
+	a.must("apt-get", "update")
+}
+
+// checkPublished checks TestPublishApt's amd64 Packages (arch all in every arch, fields
+// kept) and Release, and returns the Packages text.
+func checkPublished(t *testing.T, dir string) string {
+	t.Helper()
 	pk := string(mustRead(t, filepath.Join(dir, "public/dists/stable/main/binary-amd64/Packages")))
 	ps, err := control.Parse(strings.NewReader(pk))
 	if err != nil {
@@ -156,11 +193,12 @@ func TestPublishApt(t *testing.T) {
 			t.Errorf("Release lacks %q:\n%s", s, rel)
 		}
 	}
-	gpgv(t, dir, "stable")
+	return pk
+}
 
-	// apt, against the repository served by Handler.
-	srv := serve(t, dir)
-	a := newApt(t, srv.URL, filepath.Join(dir, PublicKeyFile), "stable")
+// checkApt checks that apt sees TestPublishApt's packages.
+func checkApt(t *testing.T, a *apt) {
+	t.Helper()
 	a.must("apt-get", "update")
 	pol := a.must("apt-cache", "policy", "hello")
 	if !strings.Contains(pol, "Candidate: 1.10.0") {
@@ -176,9 +214,13 @@ func TestPublishApt(t *testing.T) {
 	if !strings.Contains(show, "X-Upds-Source: git abc123") {
 		t.Errorf("apt-cache show lacks the custom field:\n%s", show)
 	}
+}
 
-	// ReadIndex, over HTTP and from the directory, agrees with apt.
-	for _, src := range []string{srv.URL, dir} {
+// checkReadIndex checks that ReadIndex, over HTTP (url) and from the directory, agrees
+// with apt, and refuses what it must: another key, no key, an expired Release.
+func checkReadIndex(t *testing.T, dir, url string) {
+	t.Helper()
+	for _, src := range []string{url, dir} {
 		ix, err := ReadIndex(context.Background(), src, IndexOptions{Key: mustRead(t, filepath.Join(dir, PublicKeyFile))})
 		if err != nil {
 			t.Fatalf("ReadIndex %s: %v", src, err)
@@ -192,41 +234,22 @@ func TestPublishApt(t *testing.T) {
 		}
 	}
 	other := newRepo(t, InitOptions{})
-	if _, err := ReadIndex(context.Background(), srv.URL, IndexOptions{Key: mustRead(t, filepath.Join(other, PublicKeyFile))}); err == nil {
-		t.Error("ReadIndex accepted a Release signed by another key")
+	if _, err := ReadIndex(context.Background(), url, IndexOptions{Key: mustRead(t, filepath.Join(other, PublicKeyFile))}); !errors.Is(err, ErrVerify) {
+		t.Errorf("ReadIndex of a Release signed by another key: %v", err)
 	}
-	if _, err := ReadIndex(context.Background(), dir, IndexOptions{Now: time.Now().Add(8 * 24 * time.Hour)}); err == nil || !strings.Contains(err.Error(), "expired") {
+	if _, err := ReadIndex(context.Background(), url, IndexOptions{}); !errors.Is(err, ErrVerify) {
+		t.Errorf("ReadIndex of a URL without a key: %v", err)
+	}
+	if _, err := ReadIndex(context.Background(), dir, IndexOptions{Now: time.Now().Add(8 * 24 * time.Hour)}); !errors.Is(err, ErrExpired) || errors.Is(err, ErrVerify) || !strings.Contains(err.Error(), "expired") {
 		t.Errorf("ReadIndex after Valid-Until: %v", err)
 	}
-
-	// Publishing again with nothing new changes no index (same by-hash files), only the date.
-	before := mustRead(t, filepath.Join(dir, "public/dists/stable/main/binary-amd64/Packages.gz"))
-	rep, err = Publish(dir, PublishOptions{})
-	if err != nil || len(rep.Added) != 0 || rep.Packages != 6 {
-		t.Fatalf("republish: %+v %v", rep, err)
-	}
-	if after := mustRead(t, filepath.Join(dir, "public/dists/stable/main/binary-amd64/Packages.gz")); !bytes.Equal(before, after) {
-		t.Error("Packages.gz changed although nothing was uploaded")
-	}
-	a.must("apt-get", "update")
-
-	// Losing the cache changes nothing but speed.
-	os.Remove(filepath.Join(dir, cacheFile))
-	os.Remove(filepath.Join(dir, stateFile))
-	if rep, err = Publish(dir, PublishOptions{}); err != nil || rep.Packages != 6 {
-		t.Fatalf("publish without cache: %+v %v", rep, err)
-	}
-	if after := mustRead(t, filepath.Join(dir, "public/dists/stable/main/binary-amd64/Packages")); string(after) != pk {
-		t.Errorf("Packages differs after a rebuild from the pool:\n%s\n---\n%s", after, pk)
-	}
-	a.must("apt-get", "update")
 }
 
 func TestRejections(t *testing.T) {
 	dir := newRepo(t, InitOptions{Config: Config{Architectures: []string{"amd64", "all"}}})
 	inc := filepath.Join(dir, IncomingDir)
 	upload(t, dir, "good", "1.0", "amd64")
-	if _, err := Publish(dir, PublishOptions{}); err != nil {
+	if _, err := Publish(t.Context(), dir, PublishOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	srv := serve(t, dir)
@@ -251,7 +274,7 @@ func TestRejections(t *testing.T) {
 	// Same content as the pool: dropped quietly.
 	cp(t, filepath.Join(dir, "public/pool/main/g/good/good_1.0_amd64.deb"), filepath.Join(inc, "good_1.0_amd64.deb.again"))
 
-	rep, err := Publish(dir, PublishOptions{})
+	rep, err := Publish(t.Context(), dir, PublishOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +321,7 @@ func TestRejections(t *testing.T) {
 
 	// The identical upload is dropped as unchanged.
 	cp(t, filepath.Join(dir, "public/pool/main/g/good/good_1.0_amd64.deb"), filepath.Join(inc, "good_1.0_amd64.deb"))
-	rep, err = Publish(dir, PublishOptions{})
+	rep, err = Publish(t.Context(), dir, PublishOptions{})
 	if err != nil || len(rep.Unchanged) != 1 || len(rep.Rejected) != 0 {
 		t.Errorf("identical re-upload: %+v %v", rep, err)
 	}
@@ -318,7 +341,7 @@ func TestKeepVersions(t *testing.T) {
 	}
 	upload(t, dir, "app", "1.0", "arm64")
 	upload(t, dir, "tool", "0.1", "all")
-	rep, err := Publish(dir, PublishOptions{KeepVersions: 2})
+	rep, err := Publish(t.Context(), dir, PublishOptions{KeepVersions: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -434,69 +457,6 @@ func TestWatch(t *testing.T) {
 	}
 }
 
-// TestUpdateDuringPublish runs apt-get update in a loop while publishes happen: no
-// update may ever see a hash sum mismatch or any other warning.
-func TestUpdateDuringPublish(t *testing.T) {
-	dir := newRepo(t, InitOptions{Config: Config{Architectures: []string{"amd64"}}})
-	upload(t, dir, "base", "1.0", "amd64")
-	if _, err := Publish(dir, PublishOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	// Pre-build the packages so that the publish loop is fast.
-	staged := t.TempDir()
-	var debs []string
-	for i := range 25 {
-		debs = append(debs, buildDeb(t, staged, "churn", "1."+strconv.Itoa(i), "amd64"))
-	}
-	srv := serve(t, dir)
-	a := newApt(t, srv.URL, filepath.Join(dir, PublicKeyFile), "stable")
-	a.must("apt-get", "update")
-
-	stop := make(chan struct{})
-	var publishes atomic.Int64
-	pubErr := make(chan error, 1)
-	go func() {
-		defer close(pubErr)
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if i < len(debs) {
-				cp(t, debs[i], filepath.Join(dir, IncomingDir, filepath.Base(debs[i])))
-			}
-			time.Sleep(100 * time.Millisecond) // spread the index changes over the updates
-			if _, err := Publish(dir, PublishOptions{KeepVersions: 3}); err != nil {
-				pubErr <- err
-				return
-			}
-			publishes.Add(1)
-		}
-	}()
-	var failures []error
-	for range 30 {
-		if _, err := a.run("apt-get", "update"); err != nil {
-			failures = append(failures, err)
-		}
-	}
-	close(stop)
-	if err := <-pubErr; err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range failures {
-		t.Error(f)
-	}
-	if publishes.Load() < 5 {
-		t.Errorf("only %d publishes ran during the updates", publishes.Load())
-	}
-	t.Logf("%d publishes during 30 apt-get updates", publishes.Load())
-	a.must("apt-get", "update")
-	if pol := a.must("apt-cache", "policy", "churn"); !strings.Contains(pol, "Candidate: 1.") {
-		t.Errorf("policy: %s", pol)
-	}
-}
-
 func TestVerifyInRelease(t *testing.T) {
 	dir := newRepo(t, InitOptions{})
 	in := mustRead(t, filepath.Join(dir, "public/dists/stable/InRelease"))
@@ -512,103 +472,19 @@ func TestVerifyInRelease(t *testing.T) {
 		t.Error(err)
 	}
 	tampered := bytes.Replace(in, []byte("Suite: stable"), []byte("Suite: stab1e"), 1)
-	if _, err := VerifyInRelease(tampered, key); err == nil {
-		t.Error("tampered InRelease verified")
+	if _, err := VerifyInRelease(tampered, key); !errors.Is(err, ErrVerify) {
+		t.Errorf("tampered InRelease: %v", err)
 	}
 	other := newRepo(t, InitOptions{})
-	if _, err := VerifyInRelease(in, mustRead(t, filepath.Join(other, PublicKeyFile))); err == nil {
-		t.Error("InRelease verified with another repository's key")
+	if _, err := VerifyInRelease(in, mustRead(t, filepath.Join(other, PublicKeyFile))); !errors.Is(err, ErrVerify) {
+		t.Errorf("InRelease with another repository's key: %v", err)
 	}
-	if _, err := VerifyInRelease([]byte("Origin: x\n"), key); err == nil {
-		t.Error("unsigned text verified")
+	if _, err := VerifyInRelease([]byte("Origin: x\n"), key); !errors.Is(err, ErrVerify) {
+		t.Errorf("unsigned text: %v", err)
 	}
-}
-
-// TestIndexCache checks that the cache (an append-only log) survives many publishes,
-// that an interrupted publish (the dirty marker left behind) makes the next one walk
-// the pool, and that Rescan picks up files put into the pool by hand.
-func TestIndexCache(t *testing.T) {
-	dir := newRepo(t, InitOptions{Config: Config{Architectures: []string{"amd64"}}})
-	for i, v := range []string{"1.0", "1.1", "1.2", "1.3"} {
-		upload(t, dir, "cached", v, "amd64")
-		rep, err := Publish(dir, PublishOptions{KeepVersions: 2})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := min(i+1, 2); rep.Packages != want {
-			t.Fatalf("publish %d: %d packages, want %d", i, rep.Packages, want)
-		}
+	if err := VerifyDetached([]byte("Origin: x\n"), mustRead(t, filepath.Join(dir, "public/dists/stable/Release.gpg")), key); !errors.Is(err, ErrVerify) {
+		t.Errorf("Release.gpg of other text: %v", err)
 	}
-	c := loadCache(dir)
-	if !c.ok || len(c.entries) != 2 || c.records != 6 { // 4 adds, 2 deletes
-		t.Errorf("cache: ok %v, %d entries, %d records", c.ok, len(c.entries), c.records)
-	}
-	if _, err := os.Stat(filepath.Join(dir, dirtyFile)); !os.IsNotExist(err) {
-		t.Errorf("dirty marker left after a publish: %v", err)
-	}
-	pk := filepath.Join(dir, "public/dists/stable/main/binary-amd64/Packages")
-	want := string(mustRead(t, pk))
-
-	// A file put into the pool by hand is not seen without Rescan...
-	os.MkdirAll(filepath.Join(dir, "public/pool/main/m"), 0o755)
-	manual := buildDeb(t, filepath.Join(dir, "public/pool/main/m"), "manual", "1.0", "amd64")
-	if _, err := Publish(dir, PublishOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if got := string(mustRead(t, pk)); got != want {
-		t.Error("a file put into the pool by hand was indexed without Rescan")
-	}
-	// ...and is with it.
-	if rep, err := Publish(dir, PublishOptions{Rescan: true}); err != nil || rep.Packages != 3 {
-		t.Fatalf("rescan: %+v %v", rep, err)
-	}
-	if !strings.Contains(string(mustRead(t, pk)), "Filename: pool/main/m/"+filepath.Base(manual)) {
-		t.Error("Rescan did not index the manual pool file")
-	}
-
-	// An interrupted publish: pool changed, cache not saved, marker present.
-	os.Remove(manual)
-	os.WriteFile(filepath.Join(dir, dirtyFile), nil, 0o600)
-	if rep, err := Publish(dir, PublishOptions{}); err != nil || rep.Packages != 2 {
-		t.Fatalf("publish after an interrupted one: %+v %v", rep, err)
-	}
-	if got := string(mustRead(t, pk)); got != want {
-		t.Errorf("index after recovery:\n%s\nwant:\n%s", got, want)
-	}
-	// A torn cache (a publish died while appending) is not trusted either.
-	f, _ := os.OpenFile(filepath.Join(dir, cacheFile), os.O_WRONLY|os.O_APPEND, 0)
-	f.Write([]byte{'A', 200})
-	f.Close()
-	if c := loadCache(dir); c.ok {
-		t.Error("torn cache loaded as ok")
-	}
-	if rep, err := Publish(dir, PublishOptions{}); err != nil || rep.Packages != 2 || string(mustRead(t, pk)) != want {
-		t.Fatalf("publish with a torn cache: %+v %v", rep, err)
-	}
-	gpgv(t, dir, "stable")
-}
-
-func TestExtraFiles(t *testing.T) {
-	dir := newRepo(t, InitOptions{})
-	script := []byte("#!/bin/sh\necho setup\n")
-	if _, err := Publish(dir, PublishOptions{ExtraFiles: map[string][]byte{"setup.sh": script, "docs/README.txt": []byte("hi\n")}}); err != nil {
-		t.Fatal(err)
-	}
-	if got := mustRead(t, filepath.Join(dir, PublicDir, "setup.sh")); !bytes.Equal(got, script) {
-		t.Errorf("setup.sh = %q", got)
-	}
-	if got := mustRead(t, filepath.Join(dir, PublicDir, "docs/README.txt")); string(got) != "hi\n" {
-		t.Errorf("docs/README.txt = %q", got)
-	}
-	for _, bad := range []string{"../private/x", "/etc/x", "dists/stable/InRelease", "pool/x.deb", "."} {
-		if _, err := Publish(dir, PublishOptions{ExtraFiles: map[string][]byte{bad: nil}}); err == nil {
-			t.Errorf("extra file %q accepted", bad)
-		}
-	}
-	if _, err := os.Stat(filepath.Join(dir, PrivateDir, "x")); err == nil {
-		t.Error("an extra file escaped public/")
-	}
-	gpgv(t, dir, "stable")
 }
 
 // TestWatchRefreshesValidUntil: with Valid-For, watch re-signs Release before it expires.

@@ -161,18 +161,18 @@ func (s *signer) detach(text []byte, now time.Time) ([]byte, error) {
 
 // VerifyInRelease checks the clearsigned InRelease data against the armored public
 // key(s) and returns the signed Release text. Text outside the signed block is ignored
-// and never returned.
+// and never returned. A signature that does not verify is an ErrVerify.
 func VerifyInRelease(data []byte, armoredKey []byte) (releaseText []byte, err error) {
 	keyring, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(armoredKey))
 	if err != nil {
-		return nil, fmt.Errorf("verify InRelease: read key: %w", err)
+		return nil, withKind(ErrVerify, fmt.Errorf("verify InRelease: read key: %w", err))
 	}
 	block, _ := clearsign.Decode(data)
 	if block == nil {
-		return nil, errors.New("verify InRelease: not a clearsigned message")
+		return nil, withKind(ErrVerify, errors.New("verify InRelease: not a clearsigned message"))
 	}
 	if _, err := block.VerifySignature(keyring, nil); err != nil {
-		return nil, fmt.Errorf("verify InRelease: %w", err)
+		return nil, withKind(ErrVerify, fmt.Errorf("verify InRelease: %w", err))
 	}
 	text := block.Plaintext
 	if len(text) > 0 && text[len(text)-1] != '\n' {
@@ -181,14 +181,15 @@ func VerifyInRelease(data []byte, armoredKey []byte) (releaseText []byte, err er
 	return text, nil
 }
 
-// VerifyDetached checks an armored detached signature (Release.gpg) of data.
+// VerifyDetached checks an armored detached signature (Release.gpg) of data; one that
+// does not verify is an ErrVerify.
 func VerifyDetached(data, signature, armoredKey []byte) error {
 	keyring, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(armoredKey))
 	if err != nil {
-		return fmt.Errorf("verify signature: read key: %w", err)
+		return withKind(ErrVerify, fmt.Errorf("verify signature: read key: %w", err))
 	}
 	if _, err := openpgp.CheckArmoredDetachedSignature(keyring, bytes.NewReader(data), bytes.NewReader(signature), nil); err != nil {
-		return fmt.Errorf("verify signature: %w", err)
+		return withKind(ErrVerify, fmt.Errorf("verify signature: %w", err))
 	}
 	return nil
 }

@@ -23,8 +23,9 @@ type WatchOptions struct {
 // repository sets Valid-For, it also re-publishes after half that time without uploads,
 // so that Release never expires. onPublish, if not
 // nil, is called after every publish with its report or error; a failed publish (or a
-// rejected upload) does not stop the watch. Watch returns nil when ctx is cancelled, or
-// an error if the repository cannot be read at all.
+// rejected upload) does not stop the watch. Watch returns nil when ctx is cancelled (a
+// publish under way then stops as Publish says, and is not reported), or an error if the
+// repository cannot be read at all.
 func Watch(ctx context.Context, dir string, opt WatchOptions, onPublish func(*PublishReport, error)) error {
 	cfg, err := ReadConfig(dir)
 	if err != nil {
@@ -52,16 +53,22 @@ func Watch(ctx context.Context, dir string, opt WatchOptions, onPublish func(*Pu
 		case snap == "":
 			last = ""
 			if cfg.ValidFor > 0 && time.Since(lastPublish) > cfg.ValidFor/2 {
-				rep, err := Publish(dir, opt.PublishOptions)
+				rep, err := Publish(ctx, dir, opt.PublishOptions)
 				lastPublish = time.Now()
+				if err != nil && ctx.Err() != nil {
+					return nil
+				}
 				if onPublish != nil {
 					onPublish(rep, err)
 				}
 			}
 		case snap == last:
 			// Stable for one interval: publish.
-			rep, err := Publish(dir, opt.PublishOptions)
+			rep, err := Publish(ctx, dir, opt.PublishOptions)
 			lastPublish = time.Now()
+			if err != nil && ctx.Err() != nil {
+				return nil // stopped in the middle of that publish
+			}
 			if onPublish != nil {
 				onPublish(rep, err)
 			}

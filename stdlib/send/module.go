@@ -3,6 +3,7 @@ package send
 // The Starlark binding of the send package: send().
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,10 +15,18 @@ import (
 	"github.com/upds/upds/stdlib/sshconn"
 )
 
-// Builtins are the names this module gives BUILD.star.
-func Builtins() starlark.StringDict {
-	return starlark.StringDict{"send": starlark.NewBuiltin("send", builtinSend)}
+// Builtins are the names this module gives BUILD.star. check, when not nil, is asked before
+// send() uploads anything (cmd/upds passes repo.CheckUploads, which looks at a repository's
+// index when the destination is its incoming/ folder).
+func Builtins(check UploadCheck) starlark.StringDict {
+	return starlark.StringDict{"send": starlark.NewBuiltin("send", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		return builtinSend(thread, b, args, kwargs, check)
+	})}
 }
+
+// UploadCheck is a Check that also says why it left files out: one line each, which send()
+// prints.
+type UploadCheck func(ctx context.Context, dest Remote, files []string) (upload, notes []string, err error)
 
 // Paths turns send()'s packages argument into files: deb targets (their built .deb), strings
 // (paths relative to the project, or absolute), or lists of those (e.g. ctx.outputs).
@@ -67,7 +76,7 @@ func Paths(thread *starlark.Thread, v starlark.Value, fn string) ([]string, erro
 }
 
 // send(packages, to, identity = None, known_hosts = None): upload while a task runs.
-func builtinSend(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+func builtinSend(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple, check UploadCheck) (starlark.Value, error) {
 	var pkgs starlark.Value
 	var to string
 	var identity, knownHosts starlark.Value = starlark.None, starlark.None
@@ -113,11 +122,26 @@ func builtinSend(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 			return nil, fmt.Errorf("send: %v", err)
 		}
 	}
+	sent, notes := files, []string(nil)
+	if check != nil {
+		opt.Check = func(ctx context.Context, d Remote, files []string) ([]string, error) {
+			var err error
+			sent, notes, err = check(ctx, d, files)
+			return sent, err
+		}
+	}
 	if err := Send(run.Ctx, files, to, opt); err != nil {
 		return nil, fmt.Errorf("send: %v", err)
 	}
-	names := make([]string, len(files))
-	for i, f := range files {
+	for _, n := range notes {
+		fmt.Fprintln(run.Stdout, n)
+	}
+	if len(sent) == 0 {
+		fmt.Fprintf(run.Stdout, "nothing to send to %s\n", target)
+		return starlark.None, nil
+	}
+	names := make([]string, len(sent))
+	for i, f := range sent {
 		names[i] = filepath.Base(f)
 	}
 	fmt.Fprintf(run.Stdout, "sent %s to %s\n", strings.Join(names, ", "), target)

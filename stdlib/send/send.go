@@ -13,12 +13,13 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/pkg/sftp"
 
+	"github.com/upds/upds/interp/parallel"
 	"github.com/upds/upds/stdlib/sshconn"
 )
 
@@ -40,6 +41,8 @@ type Options struct {
 	// Progress, when set, is called as bytes of a file are sent, from several
 	// goroutines at once when files upload concurrently.
 	Progress func(file string, sent, total int64)
+	// Check, when set, looks at the destination before anything is uploaded (see Check).
+	Check Check
 }
 
 // Target is a parsed destination.
@@ -144,6 +147,9 @@ func Send(ctx context.Context, files []string, to string, opt Options) error {
 		return nil
 	}
 	if t.Local {
+		if files, err = check(ctx, opt, localRemote(t.Dir), files); err != nil {
+			return err
+		}
 		return sendBatch(ctx, files, localDest{dir: t.Dir}, opt)
 	}
 	conn, err := sshconn.Dial(ctx, t.SSH, opt.SSH)
@@ -168,6 +174,9 @@ func SendSFTP(ctx context.Context, c *sftp.Client, files []string, dir string, o
 	}
 	if !fi.IsDir() {
 		return fmt.Errorf("send: remote %s is not a directory", dir)
+	}
+	if files, err = check(ctx, opt, sftpRemote(c, dir), files); err != nil {
+		return err
 	}
 	return sendBatch(ctx, files, &sftpDest{c: c, dir: dir}, opt)
 }
@@ -204,68 +213,27 @@ func (r *ctxReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// sendBatch uploads files to d, opt.Concurrency at a time, and renames them only when
+// every one has been uploaded and verified. One failure stops the batch.
 func sendBatch(ctx context.Context, files []string, d dest, opt Options) error {
 	conc := opt.Concurrency
 	if conc <= 0 {
 		conc = DefaultConcurrency
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	sem := make(chan struct{}, conc)
 	errs := make([]error, len(files))
 	started := make([]bool, len(files))
-	var wg sync.WaitGroup
-	for i, f := range files {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
+	// The errors are in errs; the first one stops the uploads not yet started and cancels
+	// the ctx of those running: nothing of the batch is renamed.
+	parallel.ForEach(ctx, len(files), conc, func(ctx context.Context, i int) error {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		started[i] = true
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := uploadOne(ctx, f, d, opt); err != nil {
-				errs[i] = err
-				cancel() // one failure stops the batch: nothing of it is renamed
-			}
-		}()
-	}
-	wg.Wait()
-	failed := ctx.Err() != nil
-	for _, e := range errs {
-		if e != nil {
-			failed = true
-		}
-	}
-	if failed {
-		for i, f := range files {
-			if started[i] {
-				if err := d.abort(filepath.Base(f)); err != nil && !errors.Is(err, os.ErrNotExist) {
-					errs[i] = errors.Join(errs[i], fmt.Errorf("remove %s: %w", d.where(filepath.Base(f)+TmpSuffix), err))
-				}
-			}
-		}
-		var real []error
-		for _, e := range errs {
-			if e != nil && !errors.Is(e, context.Canceled) {
-				real = append(real, e)
-			}
-		}
-		if len(real) == 0 {
-			for _, e := range errs {
-				if e != nil {
-					real = append(real, e)
-				}
-			}
-		}
-		if len(real) == 0 {
-			real = append(real, fmt.Errorf("send: %w", context.Cause(ctx)))
-		}
-		return errors.Join(real...)
+		errs[i] = uploadOne(ctx, files[i], d, opt)
+		return errs[i]
+	})
+	if ctx.Err() != nil || slices.ContainsFunc(errs, func(e error) bool { return e != nil }) {
+		return abortBatch(ctx, files, started, errs, d)
 	}
 	for _, f := range files {
 		name := filepath.Base(f)
@@ -278,6 +246,35 @@ func sendBatch(ctx context.Context, files []string, d dest, opt Options) error {
 		}
 	}
 	return nil
+}
+
+// abortBatch removes the temporary files of the uploads that started and returns why the
+// batch failed: the uploads' errors, other than cancellations caused by the first.
+func abortBatch(ctx context.Context, files []string, started []bool, errs []error, d dest) error {
+	for i, f := range files {
+		if started[i] {
+			if err := d.abort(filepath.Base(f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs[i] = errors.Join(errs[i], fmt.Errorf("remove %s: %w", d.where(filepath.Base(f)+TmpSuffix), err))
+			}
+		}
+	}
+	var real []error
+	for _, e := range errs {
+		if e != nil && !errors.Is(e, context.Canceled) {
+			real = append(real, e)
+		}
+	}
+	if len(real) == 0 {
+		for _, e := range errs {
+			if e != nil {
+				real = append(real, e)
+			}
+		}
+	}
+	if len(real) == 0 {
+		real = append(real, fmt.Errorf("send: %w", context.Cause(ctx)))
+	}
+	return errors.Join(real...)
 }
 
 func uploadOne(ctx context.Context, file string, d dest, opt Options) error {

@@ -171,3 +171,13 @@ func lockBeside(fsys afero.Fs, path string) (unlock func(), err error) {
 	}
 	return func() { f.Close() }, nil // closing the descriptor releases the flock
 }
+
+// lockIfOS takes the exclusive flock beside path (see lockBeside) when path's directory is on
+// the operating system's file system; elsewhere it does nothing. path need not exist.
+func lockIfOS(fsys afero.Fs, path string) (unlock func(), err error) {
+	osBacked, err := isOSBacked(fsys, filepath.Dir(path))
+	if err != nil || !osBacked {
+		return func() {}, err
+	}
+	return lockBeside(fsys, path)
+}

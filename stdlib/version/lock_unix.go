@@ -17,3 +17,19 @@ func flock(f *os.File) error {
 		}
 	}
 }
+
+// tryFlock takes an exclusive lock on f if it is free; it reports false when another open
+// file description holds it.
+func tryFlock(f *os.File) (bool, error) {
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, syscall.EWOULDBLOCK):
+			return false, nil
+		case !errors.Is(err, syscall.EINTR):
+			return false, err
+		}
+	}
+}

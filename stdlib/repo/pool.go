@@ -1,0 +1,257 @@
+package repo
+
+// The pool stage of a publish: what the pool holds (read from .deb files or the index
+// cache), in dpkg order, and which old versions retention drops.
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/upds/upds/interp/parallel"
+	"github.com/upds/upds/stdlib/deb"
+	"github.com/upds/upds/stdlib/deb/control"
+	"github.com/upds/upds/stdlib/version"
+)
+
+// stanzaFirst lists the Packages fields in the order apt-ftparchive writes them; others follow.
+var stanzaFirst = []string{"Package", "Source", "Version", "Architecture", "Maintainer", "Installed-Size"}
+
+// readDeb reads the .deb at abs: control data and whole-file hashes, and with verify
+// also every data.tar path (none may escape the package root) and the md5sums.
+// Buffers come from bufs (a pool of *bufio.Reader), as allocating one per file
+// costs more than reading a tiny package. Symbolic links are not followed. The
+// returned FileInfo is the file's as read (size and mtime key the index cache).
+func readDeb(abs string, verify bool, bufs *sync.Pool) (*deb.Info, os.FileInfo, error) {
+	f, err := os.OpenFile(abs, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			return nil, nil, errors.New("not a regular file (symbolic link)")
+		}
+		return nil, nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, nil, errors.New("not a regular file")
+	}
+	br, _ := bufs.Get().(*bufio.Reader)
+	if br == nil {
+		br = bufio.NewReaderSize(f, 64<<10)
+	} else {
+		br.Reset(f)
+	}
+	defer bufs.Put(br)
+	info, err := deb.Read(br, deb.ReadOptions{Hash: true, Verify: verify})
+	if err != nil {
+		return nil, nil, err
+	}
+	if info.Size != fi.Size() {
+		return nil, nil, errors.New("file changed while being read")
+	}
+	return info, fi, nil
+}
+
+// makeEntry builds the index entry of a .deb for pool path rel.
+func makeEntry(rel string, info *deb.Info, fi os.FileInfo) (*poolEntry, error) {
+	p := info.Control
+	size, md5hex, shahex := info.Size, info.MD5, info.SHA256
+	var out control.Paragraph
+	for _, n := range stanzaFirst {
+		if v := p.Get(n); v != "" {
+			out.Set(n, v)
+		}
+	}
+	desc := p.Get("Description")
+	for _, f := range p.Fields {
+		switch strings.ToLower(f.Name) {
+		case "package", "source", "version", "architecture", "maintainer", "installed-size",
+			"description", "filename", "size", "md5sum", "sha1", "sha256", "sha512", "description-md5", "status":
+			continue
+		}
+		out.Fields = append(out.Fields, f)
+	}
+	out.Set("Filename", rel)
+	out.Set("Size", strconv.FormatInt(size, 10))
+	out.Set("MD5sum", md5hex)
+	out.Set("SHA256", shahex)
+	if desc != "" {
+		out.Set("Description", desc)
+	}
+	st, err := out.Bytes()
+	if err != nil {
+		return nil, err
+	}
+	e := &poolEntry{
+		Path: rel, Size: size, Mtime: fi.ModTime().UnixNano(),
+		Name: p.Get("Package"), Version: p.Get("Version"), Arch: p.Get("Architecture"),
+		SHA256: shahex, Stanza: st,
+	}
+	return e, nil
+}
+
+// loadPool learns what the pool holds from the index cache, which only Publish changes
+// (under the lock). The pool is walked instead (cached entries reused when size and mtime
+// match) when asked to, when the cache is missing, or when a publish was interrupted
+// between changing the pool and saving the cache (the dirty marker).
+func (p *publisher) loadPool(ctx context.Context) error {
+	p.cache = loadCache(p.dir)
+	_, err := os.Lstat(p.dirty.path)
+	p.dirty.set = err == nil
+	if p.opt.Rescan || !p.cache.ok || p.dirty.set {
+		if p.entries, p.rep.Broken, err = scanPool(ctx, p.pub, p.cache.entries); err != nil {
+			return err
+		}
+		p.broken = make(map[string]bool, len(p.rep.Broken))
+		for _, b := range p.rep.Broken {
+			p.broken[b.Path] = true
+		}
+		return nil
+	}
+	p.entries, p.broken = maps.Clone(p.cache.entries), map[string]bool{}
+	return nil
+}
+
+// scanPool lists the .deb files under public/pool, reusing cached entries whose
+// size and mtime still match and reading the others.
+// Unreadable pool files are left out of the index and returned in broken, in pool order.
+func scanPool(ctx context.Context, pub string, cache map[string]*poolEntry) (entries map[string]*poolEntry, broken []BrokenFile, err error) {
+	entries, todo, err := walkPool(ctx, pub, cache)
+	if err != nil {
+		return nil, nil, fmt.Errorf("scan pool: %w", err)
+	}
+	type scanned struct {
+		e   *poolEntry
+		err error
+	}
+	var bufs sync.Pool
+	results, err := parallel.Map(ctx, len(todo), 0, func(ctx context.Context, i int) (scanned, error) {
+		abs := filepath.Join(pub, filepath.FromSlash(todo[i]))
+		info, fi, err := readDeb(abs, false, &bufs)
+		if err != nil {
+			return scanned{err: err}, nil
+		}
+		e, err := makeEntry(todo[i], info, fi)
+		return scanned{e, err}, nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("scan pool: %w", err)
+	}
+	for i, r := range results {
+		if r.err != nil {
+			broken = append(broken, BrokenFile{Path: todo[i], Reason: r.err.Error()})
+			continue
+		}
+		entries[todo[i]] = r.e
+	}
+	return entries, broken, nil
+}
+
+// walkPool returns the cached entries of the .deb files under public/pool whose size and
+// mtime still match, and the pool paths of the others, to be read.
+func walkPool(ctx context.Context, pub string, cache map[string]*poolEntry) (entries map[string]*poolEntry, todo []string, err error) {
+	entries = make(map[string]*poolEntry, len(cache))
+	root := filepath.Join(pub, "pool")
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) && p == root {
+				return filepath.SkipDir
+			}
+			return err
+		}
+		if d.IsDir() {
+			return ctx.Err()
+		}
+		if !strings.HasSuffix(d.Name(), ".deb") || strings.HasPrefix(d.Name(), ".") {
+			return nil
+		}
+		rel, _ := filepath.Rel(pub, p)
+		rel = filepath.ToSlash(rel)
+		if c, ok := cache[rel]; ok {
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			if fi.Size() == c.Size && fi.ModTime().UnixNano() == c.Mtime {
+				entries[rel] = c
+				return nil
+			}
+		}
+		todo = append(todo, rel)
+		return nil
+	})
+	return entries, todo, err
+}
+
+func sortEntries(es []*poolEntry) {
+	sort.Slice(es, func(i, j int) bool {
+		a, b := es[i], es[j]
+		if a.Name != b.Name {
+			return a.Name < b.Name
+		}
+		if a.Version != b.Version {
+			if c := version.Compare(a.parsedVersion(), b.parsedVersion()); c != 0 {
+				return c < 0
+			}
+		}
+		if a.Arch != b.Arch {
+			return a.Arch < b.Arch
+		}
+		return a.Path < b.Path
+	})
+}
+
+// keepNewest keeps the n newest versions of each (package, architecture); es is sorted.
+func keepNewest(es []*poolEntry, n int) (keep, drop []*poolEntry) {
+	type key struct{ name, arch string }
+	groups := map[key][]*poolEntry{}
+	for _, e := range es {
+		k := key{e.Name, e.Arch}
+		groups[k] = append(groups[k], e)
+	}
+	dropSet := map[*poolEntry]bool{}
+	for _, g := range groups {
+		// g is in ascending version order; several files of the same version stay together.
+		versions := 0
+		for i := len(g) - 1; i >= 0; i-- {
+			if i == len(g)-1 || version.Compare(g[i].parsedVersion(), g[i+1].parsedVersion()) != 0 {
+				versions++
+			}
+			if versions > n {
+				dropSet[g[i]] = true
+			}
+		}
+	}
+	for _, e := range es {
+		if dropSet[e] {
+			drop = append(drop, e)
+		} else {
+			keep = append(keep, e)
+		}
+	}
+	return keep, drop
+}
+
+func removeEmptyDirs(pub, rel string) {
+	for rel != "pool" && rel != "." && strings.HasPrefix(rel, "pool/") {
+		if os.Remove(filepath.Join(pub, filepath.FromSlash(rel))) != nil {
+			return
+		}
+		rel = path.Dir(rel)
+	}
+}
