@@ -78,6 +78,10 @@ func craftDeb(t testing.TB, path, control string, dataNames []string) {
 		zw := gzip.NewWriter(&b)
 		tw := tar.NewWriter(zw)
 		for _, n := range order {
+			if name, target, ok := strings.Cut(n, " -> "); ok { // a symbolic link
+				tw.WriteHeader(&tar.Header{Name: name, Mode: 0o777, Typeflag: tar.TypeSymlink, Linkname: target, ModTime: time.Unix(0, 0)})
+				continue
+			}
 			tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(files[n])), Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)})
 			tw.Write([]byte(files[n]))
 		}

@@ -263,6 +263,8 @@ func TestRejections(t *testing.T) {
 	os.WriteFile(filepath.Join(inc, "notes.txt"), []byte("hello"), 0o644)
 	craftDeb(t, filepath.Join(inc, "evil_1.0_amd64.deb"), "Package: evil\nVersion: 1.0\nArchitecture: amd64\nMaintainer: x <x@x>\nDescription: x\n",
 		[]string{"./", "./usr/", "./usr/../../etc/cron.d/evil"})
+	craftDeb(t, filepath.Join(inc, "link_1.0_amd64.deb"), "Package: link\nVersion: 1.0\nArchitecture: amd64\nMaintainer: x <x@x>\nDescription: x\n",
+		[]string{"./", "./usr/", "./usr/up -> ../../escaped", "./usr/up/evil"})
 	craftDeb(t, filepath.Join(inc, "abs_1.0_amd64.deb"), "Package: abs\nVersion: 1.0\nArchitecture: amd64\nDescription: x\n",
 		[]string{"/etc/passwd"})
 	craftDeb(t, filepath.Join(inc, "named_1.0_amd64.deb"), "Package: other\nVersion: 1.0\nArchitecture: amd64\nDescription: x\n",
@@ -289,6 +291,7 @@ func TestRejections(t *testing.T) {
 		"corrupt_1.0_amd64.deb":    "not a valid .deb",
 		"notes.txt":                "not a .deb",
 		"evil_1.0_amd64.deb":       "escapes",
+		"link_1.0_amd64.deb":       "goes through the symbolic link /usr/up",
 		"abs_1.0_amd64.deb":        "absolute",
 		"named_1.0_amd64.deb":      "does not match",
 		"wrong_1.0_s390x.deb":      "s390x",
@@ -321,6 +324,20 @@ func TestRejections(t *testing.T) {
 	}
 	a.must("apt-get", "update")
 	gpgv(t, dir, "stable")
+
+	// A second upload rejected under a name already in rejected/ keeps the first.
+	os.WriteFile(filepath.Join(inc, "notes.txt"), []byte("again"), 0o644)
+	if _, err := Publish(t.Context(), dir, PublishOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for f, want := range map[string]string{"notes.txt": "hello", "notes.1.txt": "again"} {
+		if got, _ := os.ReadFile(filepath.Join(dir, RejectedDir, f)); string(got) != want {
+			t.Errorf("rejected/%s: %q, want %q", f, got, want)
+		}
+		if _, err := os.Stat(filepath.Join(dir, RejectedDir, f+".reason")); err != nil {
+			t.Error(err)
+		}
+	}
 
 	// The identical upload is dropped as unchanged.
 	cp(t, filepath.Join(dir, "public/pool/main/g/good/good_1.0_amd64.deb"), filepath.Join(inc, "good_1.0_amd64.deb"))
