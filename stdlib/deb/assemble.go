@@ -93,6 +93,9 @@ func (s *Spec) assemble(in Inputs) (*assembly, error) {
 			err = &entryError{err}
 		}
 	}
+	if de := (*dupError)(nil); errors.As(err, &de) {
+		return nil, s.dupPath(in, de.path)
+	}
 	if ee := (*entryError)(nil); errors.As(err, &ee) {
 		return nil, s.errorf("%v", ee.err)
 	}
@@ -392,4 +395,40 @@ func mergeScript(name, text string, snippets []string) ([]byte, error) {
 func isShell(line string) bool {
 	return strings.HasSuffix(line, "/sh") || strings.Contains(line, "/sh ") ||
 		strings.HasSuffix(line, "bash") || strings.Contains(line, "bash ")
+}
+
+// dupPath is the error for two entries at path p: it is about the second of the contents that
+// put something there (a path the documentation adds too: the first), and names the first.
+func (s *Spec) dupPath(in Inputs, p string) error {
+	var from []int
+	for i := range s.Contents {
+		c := &s.Contents[i]
+		found := false
+		find := func(e Entry, _ fileID) error {
+			found = found || e.Path == p
+			return nil
+		}
+		switch c.Kind {
+		case ContentSnippet:
+			continue
+		case ContentBuilt:
+			if cs, err := c.Built.Contents(); err == nil {
+				s.expandDir(cs.Dir, cs.Into, find)
+			}
+		default:
+			s.expand(in, c, find)
+		}
+		if found {
+			from = append(from, i)
+		}
+	}
+	err := s.errorf("%s is in the package twice", p).(*specError)
+	switch len(from) {
+	case 0:
+	case 1:
+		err.at = &contentRef{from[0], -1}
+	default:
+		err.at = &contentRef{from[1], from[0]}
+	}
+	return err
 }

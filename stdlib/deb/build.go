@@ -15,6 +15,7 @@ import (
 
 	"github.com/upds/upds/interp"
 	"github.com/upds/upds/interp/cache"
+	"go.starlark.net/syntax"
 )
 
 var _ interp.CacheChecker = (*Target)(nil)
@@ -188,7 +189,29 @@ func (t *Target) usageError(err error) error {
 	if !errors.As(err, &se) {
 		return err
 	}
-	return &interp.Error{Pos: t.pos, Msg: se.msg, Usage: true, Cause: err}
+	return se.at.usageError(se, err, t.pos, t.contentPos)
+}
+
+// usageError is the *interp.Error of se (which err is or wraps): at the line of the contents
+// it is about when that is known (r and contentPos), else at pos; the line of the contents it
+// clashes with is named in the message.
+func (r *contentRef) usageError(se *specError, err error, pos syntax.Position, contentPos []syntax.Position) error {
+	at := func(i int) syntax.Position {
+		if i < 0 || i >= len(contentPos) {
+			return syntax.Position{}
+		}
+		return contentPos[i]
+	}
+	msg := se.msg
+	if r != nil {
+		if p := at(r.content); p.IsValid() {
+			pos = p
+		}
+		if p := at(r.other); p.IsValid() {
+			msg += fmt.Sprintf(" (also from %s:%d)", p.Filename(), p.Line)
+		}
+	}
+	return &interp.Error{Pos: pos, Msg: msg, Usage: true, Cause: err}
 }
 
 // clampTime is the mtime clamp: SOURCE_DATE_EPOCH when set, otherwise DefaultMTime.

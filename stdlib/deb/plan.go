@@ -137,7 +137,7 @@ func (pl *Plan) sortEntries() error {
 	pl.sortOrder()
 	for k := 1; k < len(pl.order); k++ {
 		if bytes.Equal(pl.pathBytes(pl.order[k-1]), pl.pathBytes(pl.order[k])) {
-			return fmt.Errorf("entry %s: duplicate path", pl.pathBytes(pl.order[k]))
+			return &dupError{string(pl.pathBytes(pl.order[k]))}
 		}
 	}
 	for {
@@ -242,3 +242,8 @@ func (pl *Plan) tarMTime(r *rec) time.Time {
 	}
 	return pl.mtime
 }
+
+// dupError is two entries of a package at one path.
+type dupError struct{ path string }
+
+func (e *dupError) Error() string { return fmt.Sprintf("entry %s: duplicate path", e.path) }
