@@ -167,6 +167,9 @@ func newRepoServeCmd() *cobra.Command {
 		Short: "Serve DIR/public over HTTP (tests and small setups; production: nginx)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			if idle <= 0 {
+				return usageErr("--idle-timeout must be positive, not %s", idle)
+			}
 			h, err := repo.Handler(args[0])
 			if err != nil {
 				return err
@@ -174,9 +177,6 @@ func newRepoServeCmd() *cobra.Command {
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
 				return err
-			}
-			if idle <= 0 {
-				return usageErr("--idle-timeout must be positive, not %s", idle)
 			}
 			srv := repo.NewServer(h, idle)
 			fmt.Fprintf(os.Stderr, "upds: serving %s/public on http://%s/\n", args[0], ln.Addr())
