@@ -133,7 +133,7 @@ func (h *Host) Declare(d Declaration) error {
 	defer h.mu.Unlock()
 	for _, prev := range h.decls[d.Kind] {
 		if prev.Name == d.Name {
-			return fmt.Errorf("%s %s is already declared at %s", d.Kind, d.Name, prev.Pos)
+			return &DeclaredError{Prev: prev}
 		}
 	}
 	if h.decls == nil {
@@ -141,6 +141,13 @@ func (h *Host) Declare(d Declaration) error {
 	}
 	h.decls[d.Kind] = append(h.decls[d.Kind], d)
 	return nil
+}
+
+// DeclaredError is what Declare returns for a name its kind already has.
+type DeclaredError struct{ Prev Declaration }
+
+func (e *DeclaredError) Error() string {
+	return fmt.Sprintf("%s %s is already declared at %s", e.Prev.Kind, e.Prev.Name, e.Prev.Pos)
 }
 
 // Declarations returns the declarations of a kind in the order they were made.

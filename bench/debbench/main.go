@@ -1,17 +1,18 @@
-// Command debbench packages a directory tree with stdlib/deb, for bench/deb.sh: it walks the
-// tree with os.Lstat (like tree() in BUILD.star) and calls deb.WriteFile.
+// Command debbench packages a directory tree with stdlib/deb, for bench/deb.sh: deb.Tree walks
+// it as tree() in BUILD.star does, and deb.WriteFile writes it, taking the entries through
+// Package.Walk (or, with -api entries, as a []Entry with Open functions, the older way).
 //
-//	debbench -root DIR -o OUT.deb [-z gzip|xz|zstd|none] [-level N]
+//	debbench -root DIR -o OUT.deb [-z gzip|xz|zstd|none] [-level N] [-api walk|entries]
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log"
 	"os"
-	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"time"
 
@@ -25,6 +26,9 @@ func main() {
 	z := flag.String("z", "gzip", "compression: gzip, xz, zstd or none")
 	level := flag.Int("level", 0, "compression level (0: the compressor's default)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here")
+	memprofile := flag.String("memprofile", "", "write a heap profile here, of the Plan of the tree before it is written")
+	fileMTimes := flag.Bool("file-mtimes", true, "entries keep the modification times of their files (false: all get the package's, as debbench did before Tree)")
+	api := flag.String("api", "walk", "walk: Package.Walk with Src files; entries: a []Entry with Open functions (the older API)")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -38,39 +42,27 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
+	walk := deb.Tree(*root, "/")
+	if !*fileMTimes {
+		tree := walk
+		walk = func(add func(deb.Entry) error) error {
+			return tree(func(e deb.Entry) error { e.MTime = time.Time{}; return add(e) })
+		}
+	}
 	var entries []deb.Entry
-	err := filepath.WalkDir(*root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(*root, p)
-		if rel == "." {
-			return nil
-		}
-		fi, err := os.Lstat(p)
-		if err != nil {
-			return err
-		}
-		e := deb.Entry{Path: "/" + filepath.ToSlash(rel), Mode: fi.Mode()}
-		switch {
-		case fi.IsDir():
-			e.Type = deb.TypeDir
-		case fi.Mode()&fs.ModeSymlink != 0:
-			e.Type = deb.TypeSymlink
-			if e.Target, err = os.Readlink(p); err != nil {
-				return err
+	if *api == "entries" {
+		err := walk(func(e deb.Entry) error {
+			if e.Type == deb.TypeFile {
+				name := e.Src
+				e.Open = func() (io.ReadCloser, error) { return os.Open(name) }
 			}
-		case fi.Mode().IsRegular():
-			e.Type, e.Size = deb.TypeFile, fi.Size()
-			e.Open = func() (io.ReadCloser, error) { return os.Open(p) }
-		default:
-			return nil // sockets, devices: not packaged
+			entries = append(entries, e)
+			return nil
+		})
+		if err != nil {
+			log.Fatal(err)
 		}
-		entries = append(entries, e)
-		return nil
-	})
-	if err != nil {
-		log.Fatal(err)
+		walk = nil
 	}
 	pkg := &deb.Package{
 		Control: control.Paragraph{Fields: []control.Field{
@@ -81,11 +73,25 @@ func main() {
 			{Name: "Description", Value: "benchmark corpus"},
 		}},
 		Entries:     entries,
+		Walk:        walk,
 		Compression: *z,
 		Level:       *level,
 		MTime:       time.Unix(1700000000, 0),
 	}
-	res, err := deb.WriteFile(*out, pkg)
+	pl, err := deb.Prepare(pkg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if *memprofile != "" {
+		f, err := os.Create(*memprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		runtime.GC()
+		pprof.WriteHeapProfile(f)
+		f.Close()
+	}
+	res, err := pl.WriteFile(context.Background(), *out)
 	if err != nil {
 		pprof.StopCPUProfile()
 		log.Fatal(err)

@@ -131,6 +131,9 @@ read or its signature does not verify), 2 for bad usage.`,
 			if len(names) > 0 && len(hosts) > 0 {
 				return usageErr("audit: servers of the inventory (%s) or --host, not both", strings.Join(names, " "))
 			}
+			if len(names) > 0 && c.Flags().Changed("dpkg-status") {
+				return usageErr("audit: servers of the inventory (%s) or --dpkg-status (this machine), not both", strings.Join(names, " "))
+			}
 			var servers []audit.Host
 			if len(hosts) == 0 && !c.Flags().Changed("dpkg-status") && (len(names) > 0 || source == "") {
 				// Servers of BUILD.star's inventory: those named, or all when it declares a

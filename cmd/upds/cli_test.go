@@ -90,6 +90,9 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"graph", "--format", "png"}, `invalid argument "png" for "--format" flag: want dot or mermaid`},
 		{[]string{"tasks", "-j", "2"}, `unknown shorthand flag: 'j' in -j`},
 		{[]string{"version", "--keep-going"}, `unknown flag: --keep-going`},
+		{[]string{"deploy", "--parallel", "0"}, `deploy: --parallel must be at least 1, not 0`},
+		{[]string{"audit", "web1", "--dpkg-status", "status"}, `audit: servers of the inventory (web1) or --dpkg-status (this machine), not both`},
+		{[]string{"repo", "serve", "x", "--idle-timeout", "0s"}, `--idle-timeout must be positive, not 0s`},
 	} {
 		r := upds(t, dir, tc.args...)
 		if r.code != 2 || !strings.HasPrefix(r.stderr, "upds: ") || !strings.Contains(r.stderr, tc.want) ||

@@ -285,8 +285,11 @@ task("build", deps = [p])
 		{"absolute source", base(`file("/etc/passwd", "/etc/x")`), `BUILD.star:3:* file: src: "/etc/passwd" is absolute`},
 		{"relative destination", base(`file("a.txt", "etc/x")`), `BUILD.star:3:* file: dest: "etc/x" is not absolute`},
 		{"escaping destination", base(`file("a.txt", "/../etc/passwd")`), `BUILD.star:3:* file: dest: "/../etc/passwd" is not clean`},
-		{"two entries at one path", base(`file("a.txt", "/etc/x"), file("b.txt", "/etc/x")`), `BUILD.star:3:* deb bad: contents: two entries at /etc/x`},
-		{"tree overlapping a file", base(`tree("src", "/srv/x"), file("a.txt", "/srv/x/a.txt")`), `BUILD.star:3:* deb bad: entry /srv/x/a.txt: duplicate path`},
+		// Reported at the line of the second of the two (a deb() call may be long).
+		{"two entries at one path", base("file(\"a.txt\", \"/etc/x\"),\n    file(\"b.txt\", \"/etc/x\")"),
+			`BUILD.star:4:* deb bad: contents: two entries at /etc/x: file("a.txt", "/etc/x") and file("b.txt", "/etc/x") (also from BUILD.star:3)`},
+		{"tree overlapping a file", base("tree(\"src\", \"/srv/x\"),\n    file(\"a.txt\", \"/srv/x/a.txt\")"),
+			`BUILD.star:4:* deb bad: /srv/x/a.txt is in the package twice (also from BUILD.star:3)`},
 		{"invalid package name", `deb(name = "Bad_Name", maintainer = "a <b@c>")`, `BUILD.star:1:* deb: name: `},
 		{"invalid version", `project(name = "xx", maintainer = "a <b@c>")` + "\n" + `deb(name = "xx", version = "1.0-")`, `BUILD.star:2:* deb xx: version: `},
 		{"invalid relation", `project(name = "xx", maintainer = "a <b@c>")` + "\n" + `deb(name = "xx", depends = ["nginx (>> )"])`, `BUILD.star:2:* deb xx: depends[0]: `},

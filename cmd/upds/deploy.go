@@ -209,6 +209,9 @@ Exit status: 0 when every server ended current and clean, 1 otherwise, 2 for bad
 		Args:              cobra.ArbitraryArgs,
 		ValidArgsFunction: g.completeServers,
 		RunE: func(c *cobra.Command, names []string) error {
+			if parallelServers < 1 {
+				return usageErr("deploy: --parallel must be at least 1, not %d", parallelServers)
+			}
 			inv, err := g.loadInventory(c.Context(), len(sf.hosts) > 0 || sf.hostsFile != "")
 			if err != nil {
 				return err
@@ -347,7 +350,7 @@ func printDeployReport(w io.Writer, r *deploy.Report) {
 	case deploy.Conflicts, deploy.Outdated:
 		fmt.Fprintf(w, "%s%s: %d package change(s)%s, %d problem(s) above\n", p, strings.ToUpper(string(r.Status)), len(r.Changes), secs, len(r.Problems))
 	case deploy.Skipped:
-		fmt.Fprintf(w, "%sskipped: an earlier server failed (--keep-going goes on)\n", p)
+		fmt.Fprintf(w, "%sskipped: an earlier server did not end current\n", p)
 	case deploy.Interrupted:
 		switch {
 		case !r.Detached:

@@ -38,7 +38,7 @@ web2: OUTDATED: 0 package change(s) in 1.0s, 3 problem(s) above
 `},
 		{deploy.Report{Server: "db1", Status: deploy.Failed, Error: "ssh 10.0.0.7:22: refused\napt said no"},
 			"db1: FAILED: ssh 10.0.0.7:22: refused\ndb1:   apt said no\n"},
-		{deploy.Report{Server: "web3", Status: deploy.Skipped}, "web3: skipped: an earlier server failed (--keep-going goes on)\n"},
+		{deploy.Report{Server: "web3", Status: deploy.Skipped}, "web3: skipped: an earlier server did not end current\n"},
 		{deploy.Report{Server: "web4", Status: deploy.Interrupted}, "web4: interrupted: not started\n"},
 		{deploy.Report{Server: "web5", Status: deploy.Interrupted, Detached: true, AptRunning: true},
 			"web5: interrupted: upds stopped waiting; the setup is still running there (log: /var/log/upds/setup.log); deploy again when it ended\n"},

@@ -194,11 +194,15 @@ func newRepoWatchCmd() *cobra.Command {
 
 func newRepoServeCmd() *cobra.Command {
 	var addr string
+	var idle time.Duration
 	c := &cobra.Command{
 		Use:   "serve DIR",
 		Short: "Serve DIR/public over HTTP (tests and small setups; production: nginx)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			if idle <= 0 {
+				return usageErr("--idle-timeout must be positive, not %s", idle)
+			}
 			h, err := repo.Handler(args[0])
 			if err != nil {
 				return err
@@ -207,7 +211,7 @@ func newRepoServeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+			srv := repo.NewServer(h, idle)
 			fmt.Fprintf(os.Stderr, "upds: serving %s/public on http://%s/\n", args[0], ln.Addr())
 			go func() {
 				<-c.Context().Done()
@@ -222,5 +226,6 @@ func newRepoServeCmd() *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
+	c.Flags().DurationVar(&idle, "idle-timeout", repo.IdleTimeout, "close a keep-alive connection idle this long")
 	return c
 }

@@ -5,7 +5,6 @@ package cache
 
 import (
 	"crypto/sha256"
-	"encoding/gob"
 	"encoding/hex"
 	"fmt"
 	"hash"
@@ -16,11 +15,6 @@ import (
 	"sort"
 	"strconv"
 	"sync"
-	"syscall"
-
-	"github.com/spf13/afero"
-
-	"github.com/upds/upds/interp/atomicfile"
 )
 
 // Cache is one project's cache. The zero value is not usable; call Open.
@@ -29,24 +23,16 @@ type Cache struct {
 	disabled bool
 
 	mu    sync.Mutex
-	stats map[string]statEntry
+	stats map[uint64]statEntry // by statName of the key
 	dirty bool
 
 	remote *Remote // the shared cache, or nil (remote.go)
 }
 
-type statEntry struct {
-	Size, MTime, CTime int64
-	Ino, Dev           uint64
-	Sum                [32]byte
-}
-
-const statFile = "stat-cache"
-
 // Open returns the cache kept in dir (created on first write). A disabled cache stores nothing
 // and never hits: every action runs (upds --no-cache).
 func Open(dir string, disabled bool) *Cache {
-	c := &Cache{dir: dir, disabled: disabled, stats: map[string]statEntry{}}
+	c := &Cache{dir: dir, disabled: disabled, stats: map[uint64]statEntry{}}
 	if !disabled {
 		c.loadStats()
 	}
@@ -58,88 +44,6 @@ func (c *Cache) Disabled() bool { return c.disabled }
 
 // Dir is the cache directory.
 func (c *Cache) Dir() string { return c.dir }
-
-func (c *Cache) loadStats() {
-	f, err := os.Open(filepath.Join(c.dir, statFile))
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	var m map[string]statEntry
-	if gob.NewDecoder(f).Decode(&m) == nil {
-		c.stats = m
-	}
-}
-
-// Flush saves the stat cache. It is cheap when nothing changed.
-func (c *Cache) Flush() error {
-	if c.disabled {
-		return nil
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.dirty {
-		return nil
-	}
-	f, err := atomicfile.Create(nil, filepath.Join(c.dir, statFile), 0o644)
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	if err := gob.NewEncoder(f).Encode(c.stats); err != nil { // one Write: gob buffers a value
-		return err
-	}
-	if err := f.Commit(); err != nil {
-		return err
-	}
-	c.dirty = false
-	return nil
-}
-
-// FileSum returns the SHA-256 of a file's content. With statKey set (the file's absolute path on
-// the real filesystem), an unchanged stat (size, mtime, ctime, inode) returns the remembered
-// sum without reading the file; a changed stat re-reads it, so content stays the truth.
-func (c *Cache) FileSum(fsys afero.Fs, name, statKey string) ([32]byte, error) {
-	fi, err := fsys.Stat(name)
-	if err != nil {
-		return [32]byte{}, err
-	}
-	return c.FileSumInfo(fsys, name, statKey, fi)
-}
-
-// FileSumInfo is FileSum for a file whose FileInfo the caller already has (from a walk).
-func (c *Cache) FileSumInfo(fsys afero.Fs, name, statKey string, fi os.FileInfo) ([32]byte, error) {
-	var st *syscall.Stat_t
-	if s, ok := fi.Sys().(*syscall.Stat_t); ok && statKey != "" && !c.disabled {
-		st = s
-		c.mu.Lock()
-		e, ok := c.stats[statKey]
-		c.mu.Unlock()
-		if ok && e.Size == fi.Size() && e.MTime == fi.ModTime().UnixNano() &&
-			e.CTime == st.Ctim.Nano() && e.Ino == st.Ino && e.Dev == uint64(st.Dev) {
-			return e.Sum, nil
-		}
-	}
-	f, err := fsys.Open(name)
-	if err != nil {
-		return [32]byte{}, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return [32]byte{}, err
-	}
-	var sum [32]byte
-	copy(sum[:], h.Sum(nil))
-	if st != nil {
-		c.mu.Lock()
-		c.stats[statKey] = statEntry{Size: fi.Size(), MTime: fi.ModTime().UnixNano(), CTime: st.Ctim.Nano(),
-			Ino: st.Ino, Dev: uint64(st.Dev), Sum: sum}
-		c.dirty = true
-		c.mu.Unlock()
-	}
-	return sum, nil
-}
 
 // Key builds an action key: a hash over typed, length-prefixed parts, so that no two different
 // input lists give the same key.
@@ -163,6 +67,16 @@ func (k *Key) String(s string) *Key {
 	k.buf = append(k.buf, ':')
 	k.buf = append(k.buf, s...)
 	k.h.Write(k.buf)
+	return k
+}
+
+// Bytes adds a string part held in b: the same part as String(string(b)).
+func (k *Key) Bytes(b []byte) *Key {
+	k.buf = append(k.buf[:0], 's')
+	k.buf = strconv.AppendInt(k.buf, int64(len(b)), 10)
+	k.buf = append(k.buf, ':')
+	k.h.Write(k.buf)
+	k.h.Write(b)
 	return k
 }
 

@@ -28,7 +28,7 @@ func TestFileSumUsesStatCacheAndContentIsTruth(t *testing.T) {
 	}
 	// A new process: the stat cache is reloaded and used.
 	c2 := Open(filepath.Join(root, ".upds"), false)
-	if _, ok := c2.stats[p]; !ok {
+	if _, ok := c2.stats[statName(p)]; !ok {
 		t.Fatal("stat cache not reloaded")
 	}
 	s2, _ := c2.FileSum(fsys, "a.txt", p)
@@ -187,5 +187,11 @@ func TestBuildStepDisabled(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, ".upds", "objects")); err == nil {
 		t.Fatal("a disabled cache stored objects")
+	}
+}
+
+func TestKeyBytesIsString(t *testing.T) {
+	if NewKey("x", "1").Bytes([]byte("abc")).Int(1).Hex() != NewKey("x", "1").String("abc").Int(1).Hex() {
+		t.Fatal("Bytes and String differ")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
 
 	"github.com/upds/upds/interp"
 	"github.com/upds/upds/stdlib/deb/control"
@@ -246,30 +247,41 @@ func (l *relationList) Unpack(v starlark.Value) (err error) {
 	return err
 }
 
-// contentList is deb()'s contents: tree(), file(), directory(), link() and venv() targets.
-type contentList []Content
+// contentList is deb()'s contents: tree(), file(), directory(), link() and venv() targets,
+// and where BUILD.star gives each (the zero Position for a venv()).
+type contentList struct {
+	cs  *[]Content
+	pos *[]syntax.Position
+}
 
-func (l *contentList) Unpack(v starlark.Value) (err error) {
-	nested, err := unpackList(v, func(e starlark.Value) ([]Content, error) {
+type positioned struct {
+	c   Content
+	pos syntax.Position
+}
+
+func (l contentList) Unpack(v starlark.Value) (err error) {
+	nested, err := unpackList(v, func(e starlark.Value) ([]positioned, error) {
 		if inner, ok := e.(*starlark.List); ok {
 			// What a rule returns: service(...) is a list of a file() and a snippet().
 			return unpackList(inner, contentOf)
 		}
 		c, err := contentOf(e)
-		return []Content{c}, err
+		return []positioned{c}, err
 	})
-	*l = slices.Concat(nested...)
+	for _, c := range slices.Concat(nested...) {
+		*l.cs, *l.pos = append(*l.cs, c.c), append(*l.pos, c.pos)
+	}
 	return err
 }
 
-func contentOf(e starlark.Value) (Content, error) {
+func contentOf(e starlark.Value) (positioned, error) {
 	switch e := e.(type) {
 	case *content:
-		return e.Content, nil
+		return positioned{e.Content, e.pos}, nil
 	case ContentsTarget:
-		return Content{Kind: ContentBuilt, Built: e}, nil
+		return positioned{c: Content{Kind: ContentBuilt, Built: e}}, nil
 	case *Target:
-		return Content{}, errors.New("a package cannot contain a package (list it in depends)")
+		return positioned{}, errors.New("a package cannot contain a package (list it in depends)")
 	}
-	return Content{}, fmt.Errorf("want tree(), file(), directory(), link(), snippet(), venv() or a list of them, got %s", e.Type())
+	return positioned{}, fmt.Errorf("want tree(), file(), directory(), link(), snippet(), venv() or a list of them, got %s", e.Type())
 }

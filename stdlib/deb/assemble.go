@@ -4,7 +4,9 @@ package deb
 // fields, scripts and conffiles made.
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -26,18 +28,17 @@ func (s *Spec) Plan(in Inputs) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	pl, err := Prepare(a.pkg)
-	if err != nil {
-		return nil, s.errorf("%v", err)
-	}
-	return pl, nil
+	return a.plan, nil
 }
 
-// assembly is a package made from a Spec, not validated yet, with where its entries come from.
+// assembly is a package made from a Spec and validated: the Package (without entries: the
+// plan holds them) and its Plan.
 type assembly struct {
 	pkg      *Package
-	entries  []sourced // as in pkg.Entries
-	warnings []string  // for the user, not errors
+	plan     *Plan
+	warnings []string // for the user, not errors
+	in       Inputs   // what it was made from
+	dryRun   bool     // key writes nothing
 }
 
 // version is the package version now: Version, or what VersionOf says.
@@ -56,8 +57,8 @@ func (s *Spec) arch(p string) string {
 	return p
 }
 
-// assemble makes the package. Mistakes in the Spec are specErrors; failures to read a built
-// tree are not.
+// assemble makes the package and validates it: the contents go into the Plan as they are
+// walked. Mistakes in the Spec are specErrors; failures to read a built tree are not.
 func (s *Spec) assemble(in Inputs) (*assembly, error) {
 	ver, err := s.version()
 	if err == nil {
@@ -67,73 +68,136 @@ func (s *Spec) assemble(in Inputs) (*assembly, error) {
 		return nil, s.errorf("version: %v", err)
 	}
 	arch := s.arch(in.Project.Arch)
-	entries, built, err := s.expandContents(in)
-	if err != nil {
-		return nil, err
-	}
-	if built.archSpecific && arch == "all" {
-		return nil, s.errorf(`arch "all", but its contents hold compiled code: use the machine architecture`)
-	}
 	maint := orDefault(s.Maintainer, in.Project.Maintainer)
 	mtime := in.MTime
 	if mtime.IsZero() {
 		mtime = DefaultMTime()
 	}
-	a := &assembly{}
-	if s.Docs {
-		if entries, err = a.addDocs(s, entries, in, ver, maint, mtime); err != nil {
-			return nil, err
+	a := &assembly{pkg: &Package{Compression: s.Compression, MTime: mtime}}
+	if a.plan, err = newPlan(a.pkg); err != nil {
+		return nil, s.errorf("%v", err)
+	}
+	seen := s.newContentFacts(ver)
+	built, err := s.expandContents(in, a.plan, seen)
+	if err == nil && built.archSpecific && arch == "all" {
+		err = s.errorf(`arch "all", but its contents hold compiled code: use the machine architecture`)
+	}
+	if err == nil && s.Docs {
+		err = a.addDocs(s, seen, in, ver, maint, mtime)
+	}
+	if err == nil {
+		err = s.complete(a.pkg, in, seen, built, ver, arch, maint)
+	}
+	if err == nil {
+		if err = a.plan.finish(); err != nil {
+			err = &entryError{err}
 		}
 	}
-	c, err := s.control(in, ver, arch, maint, built)
+	if de := (*dupError)(nil); errors.As(err, &de) {
+		return nil, s.dupPath(in, de.path)
+	}
+	if ee := (*entryError)(nil); errors.As(err, &ee) {
+		return nil, s.errorf("%v", ee.err)
+	}
 	if err != nil {
 		return nil, err
 	}
-	a.pkg = &Package{Control: c, Conffiles: s.conffiles(entries), Compression: s.Compression, MTime: mtime}
-	if err := s.controlFiles(in.FS, built.snippets, a.pkg); err != nil {
-		return nil, err
-	}
-	for _, e := range entries {
-		a.pkg.Entries = append(a.pkg.Entries, e.Entry)
-	}
-	a.entries = entries
 	return a, nil
 }
 
-// addDocs adds the documentation every package carries, unless the contents have their own:
-// then a warning says that they replace it.
-func (a *assembly) addDocs(s *Spec, entries []sourced, in Inputs, ver, maint string, mtime time.Time) ([]sourced, error) {
-	have := map[string]bool{}
-	for _, e := range entries {
-		have[e.Path] = true
+// complete sets the control fields, scripts, control files and conffiles of pkg.
+func (s *Spec) complete(pkg *Package, in Inputs, seen *contentFacts, built *builtContents, ver, arch, maint string) error {
+	c, err := s.control(in, ver, arch, maint, built)
+	if err != nil {
+		return err
 	}
+	pkg.Control, pkg.Conffiles = c, s.conffiles(seen)
+	return s.controlFiles(in.FS, built.snippets, pkg)
+}
+
+// contentFacts is what the docs and the conffiles need to know of the contents, noted as the
+// entries go by.
+type contentFacts struct {
+	paths    map[string]bool // the documentation's paths: whether the contents have them
+	prefixes map[string]bool // "/srv/", "/opt/", "/var/virtualenvs/": whether anything is under them
+	etc      []etcFile       // regular files under /etc
+}
+
+// etcFile is a regular file under /etc and its record.
+type etcFile struct {
+	path string
+	rec  uint32
+}
+
+func (s *Spec) newContentFacts(ver string) *contentFacts {
+	f := &contentFacts{paths: map[string]bool{}, prefixes: map[string]bool{}}
+	for _, p := range s.docPaths(ver) {
+		f.paths[p] = false
+	}
+	for _, p := range []string{"/srv/", "/opt/", "/var/virtualenvs/"} {
+		f.prefixes[p] = false
+	}
+	return f
+}
+
+// note notes e, whose record in the Plan is rec.
+func (f *contentFacts) note(e *Entry, rec uint32) {
+	if _, ok := f.paths[e.Path]; ok {
+		f.paths[e.Path] = true
+	}
+	for p, seen := range f.prefixes {
+		if !seen && strings.HasPrefix(e.Path, p) {
+			f.prefixes[p] = true
+		}
+	}
+	if e.Type == TypeFile && strings.HasPrefix(e.Path, "/etc/") {
+		f.etc = append(f.etc, etcFile{e.Path, rec})
+	}
+}
+
+// dropLinked forgets the files under /etc that linkInodes made hard links: not conffiles.
+func (f *contentFacts) dropLinked(pl *Plan) {
+	f.etc = slices.DeleteFunc(f.etc, func(e etcFile) bool { return pl.recs.at(e.rec).typ != TypeFile })
+}
+
+// docPaths are the copyright file, the changelog and the lintian overrides of the package.
+func (s *Spec) docPaths(ver string) []string {
 	docDir := "/usr/share/doc/" + s.Name
 	clog := docDir + "/changelog.gz"
 	if strings.Contains(ver, "-") {
 		clog = docDir + "/changelog.Debian.gz"
 	}
-	overrides := "/usr/share/lintian/overrides/" + s.Name
+	return []string{docDir + "/copyright", clog, "/usr/share/lintian/overrides/" + s.Name}
+}
+
+// addDocs adds the documentation every package carries, unless the contents have their own:
+// then a warning says that they replace it.
+func (a *assembly) addDocs(s *Spec, seen *contentFacts, in Inputs, ver, maint string, mtime time.Time) error {
+	paths := s.docPaths(ver)
 	for _, f := range []struct {
 		path string
 		make func() ([]byte, error)
 	}{
-		{docDir + "/copyright", func() ([]byte, error) { return copyrightFile(in.Project, s.Name, maint, mtime), nil }},
-		{clog, func() ([]byte, error) { return s.changelogGz(in.FS, ver, maint, mtime) }},
-		{overrides, func() ([]byte, error) { return s.lintianOverrides(entries), nil }},
+		{paths[0], func() ([]byte, error) { return copyrightFile(in.Project, s.Name, maint, mtime), nil }},
+		{paths[1], func() ([]byte, error) { return s.changelogGz(in.FS, ver, maint, mtime) }},
+		{paths[2], func() ([]byte, error) { return s.lintianOverrides(seen), nil }},
 	} {
-		if have[f.path] {
+		if seen.paths[f.path] {
 			a.warnings = append(a.warnings, fmt.Sprintf("the contents' %s replaces the one upds writes (docs = False leaves out all of them)", f.path))
 			continue
 		}
 		data, err := f.make()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if len(data) > 0 {
-			entries = append(entries, memFile(f.path, data))
+			e := memFile(f.path, data)
+			if err := a.plan.add(&e, -1); err != nil {
+				return &entryError{err}
+			}
 		}
 	}
-	return entries, nil
+	return nil
 }
 
 // control makes the control fields; Prepare orders and completes them.
@@ -223,7 +287,7 @@ func (s *Spec) controlFiles(fsys afero.Fs, snippets map[string][]string, pkg *Pa
 }
 
 // conffiles are the listed ones, plus every regular file under /etc unless excluded.
-func (s *Spec) conffiles(entries []sourced) []string {
+func (s *Spec) conffiles(seen *contentFacts) []string {
 	conf := map[string]bool{}
 	for _, p := range s.Conffiles {
 		conf[p] = true
@@ -232,9 +296,9 @@ func (s *Spec) conffiles(entries []sourced) []string {
 	for _, p := range s.NotConffiles {
 		notConf[p] = true
 	}
-	for _, e := range entries {
-		if e.Type == TypeFile && strings.HasPrefix(e.Path, "/etc/") && !notConf[e.Path] {
-			conf[e.Path] = true
+	for _, e := range seen.etc {
+		if !notConf[e.path] {
+			conf[e.path] = true
 		}
 	}
 	out := make([]string, 0, len(conf))
@@ -331,4 +395,40 @@ func mergeScript(name, text string, snippets []string) ([]byte, error) {
 func isShell(line string) bool {
 	return strings.HasSuffix(line, "/sh") || strings.Contains(line, "/sh ") ||
 		strings.HasSuffix(line, "bash") || strings.Contains(line, "bash ")
+}
+
+// dupPath is the error for two entries at path p: it is about the second of the contents that
+// put something there (a path the documentation adds too: the first), and names the first.
+func (s *Spec) dupPath(in Inputs, p string) error {
+	var from []int
+	for i := range s.Contents {
+		c := &s.Contents[i]
+		found := false
+		find := func(e Entry, _ fileID) error {
+			found = found || e.Path == p
+			return nil
+		}
+		switch c.Kind {
+		case ContentSnippet:
+			continue
+		case ContentBuilt:
+			if cs, err := c.Built.Contents(); err == nil {
+				s.expandDir(cs.Dir, cs.Into, find)
+			}
+		default:
+			s.expand(in, c, find)
+		}
+		if found {
+			from = append(from, i)
+		}
+	}
+	err := s.errorf("%s is in the package twice", p).(*specError)
+	switch len(from) {
+	case 0:
+	case 1:
+		err.at = &contentRef{from[0], -1}
+	default:
+		err.at = &contentRef{from[1], from[0]}
+	}
+	return err
 }

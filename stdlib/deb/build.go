@@ -4,49 +4,180 @@ package deb
 // written, or taken from the cache.
 
 import (
-	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/upds/upds/interp"
 	"github.com/upds/upds/interp/cache"
-	"github.com/upds/upds/interp/parallel"
+	"go.starlark.net/syntax"
 )
 
-// Build writes the package (or takes it from the cache) into the output directory.
+var _ interp.CacheChecker = (*Target)(nil)
+
+// Build writes the package (or takes it from the cache) into the output directory. The first
+// build of a package in a cache (no stat list yet: nothing is known of its files, so the
+// cache cannot hold it either, short of a lost stat list) writes it at once and computes its
+// key from the files as they are read, one read of each; later builds compute the key first,
+// from the stat list, and write only on a miss. A package with version = "content" always
+// computes its key first: its version depends on it.
 func (t *Target) Build(a *interp.Action) error {
 	h := a.Host
-	mtime, err := clampTime(h.Env)
+	in, err := t.inputs(h)
 	if err != nil {
-		return t.usageError(t.spec.errorf("%v", err))
+		return err
 	}
-	in := Inputs{Project: h.Project, FS: h.FS, Root: h.Root, MTime: mtime}
-	asm, key, err := t.assembleKeyed(a.Ctx, h, in, true)
-	if err != nil {
-		return t.usageError(err)
+	var asm *assembly
+	var key string
+	write := func(tmp string) error {
+		_, err := asm.plan.WriteFile(a.Ctx, tmp) // data.tar is staged beside tmp, in the cache
+		return err
 	}
-	asm.pkg.Control.Set("X-Upds-Source", key)
-	pl, err := Prepare(asm.pkg)
-	if err != nil {
-		return t.usageError(t.spec.errorf("%v", err))
-	}
-	if err := t.checkProject(in, asm, a.Log); err != nil {
-		return t.usageError(err)
+	if t.spec.ContentVersion {
+		if asm, key, err = t.assembleKeyed(a.Ctx, h, in, true); err != nil {
+			return t.usageError(err)
+		}
+		asm.in = in
+		if err := t.checkProject(in, asm, a.Log); err != nil {
+			return t.usageError(err)
+		}
+		if err := t.setSource(asm, key); err != nil {
+			return err
+		}
+	} else {
+		if asm, err = t.assembled(in); err != nil {
+			return err
+		}
+		if err := t.checkProject(in, asm, a.Log); err != nil {
+			return t.usageError(err)
+		}
+		var done func()
+		if key, write, done, err = t.keyOrWrite(a, asm, write); err != nil {
+			return err
+		}
+		defer done()
 	}
 	dst := filepath.Join(h.OutDir(), Filename(asm.pkg.Control))
-	a.Cached, err = h.Cache.Build("deb", key, dst, func(tmp string) error {
-		_, err := pl.WriteFile(a.Ctx, tmp) // data.tar is staged beside tmp, in the cache
-		return err
-	})
-	if err != nil {
+	if a.Cached, err = h.Cache.Build("deb", key, dst, write); err != nil {
 		return err
 	}
 	t.built = dst
+	return nil
+}
+
+// keyOrWrite computes the package's key from its stat list, when the list knows the package,
+// and returns write to write it on a miss; otherwise it writes the package now, computing the
+// key as the files are read, and returns a write that moves it into place. done removes what
+// is left.
+func (t *Target) keyOrWrite(a *interp.Action, asm *assembly, write func(string) error) (key string, _ func(string) error, done func(), err error) {
+	list := a.Host.Cache.StatList(statListName(asm.pkg), true)
+	defer list.Abort()
+	done = func() {}
+	if list.Known() {
+		if key, err = asm.keyWith(a.Ctx, a.Host, list); err == nil {
+			err = t.setSource(asm, key)
+		}
+	} else {
+		var written string
+		key, written, err = t.writeKeyed(a, asm, list)
+		done = func() { os.Remove(written) }
+		write = func(tmp string) error { return os.Rename(written, tmp) }
+	}
+	if err == nil {
+		err = list.Close()
+	}
+	if err != nil {
+		done()
+		return "", nil, nil, err
+	}
+	return key, write, done, nil
+}
+
+// writeKeyed writes the package to a new file in the cache's tmp directory, hashing its files
+// for the key as they are read, and recording them in list; X-Upds-Source is set once
+// data.tar is written, before control.tar.
+func (t *Target) writeKeyed(a *interp.Action, asm *assembly, list *cache.StatList) (key, path string, err error) {
+	dir := filepath.Join(a.Host.Cache.Dir(), "tmp")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", err
+	}
+	path = filepath.Join(dir, fmt.Sprintf("deb-%s-%016x", asm.pkg.Control.Get("Package"), rand.Uint64()))
+	k, err := asm.newKeyer(a.Host, list)
+	if err != nil {
+		return "", "", err
+	}
+	pl := asm.plan
+	pl.fileSums = k.file
+	pl.beforeControl = func() error {
+		if key, err = k.finish(); err != nil {
+			return err
+		}
+		return t.setSource(asm, key)
+	}
+	defer func() { pl.fileSums, pl.beforeControl = nil, nil }()
+	if _, err = pl.WriteFile(a.Ctx, path); err != nil {
+		os.Remove(path)
+		return "", "", err
+	}
+	return key, path, nil
+}
+
+// Cached reports whether Build would take the package from the cache. It assembles the
+// package and computes its key as Build does, hashing the files the stat list does not know,
+// and writes nothing (not upds.lock either).
+func (t *Target) Cached(a *interp.Action) (bool, error) {
+	in, err := t.inputs(a.Host)
+	if err != nil {
+		return false, err
+	}
+	var key string
+	if t.spec.ContentVersion {
+		_, key, err = t.assembleKeyed(a.Ctx, a.Host, in, false)
+	} else {
+		var asm *assembly
+		if asm, err = t.assembled(in); err == nil {
+			asm.dryRun = true
+			key, err = asm.key(a.Ctx, a.Host)
+		}
+	}
+	if err != nil {
+		return false, t.usageError(err)
+	}
+	_, ok := a.Host.Cache.Lookup("deb", key)
+	return ok, nil
+}
+
+// inputs are what the package is assembled from, with the time clamp of the host.
+func (t *Target) inputs(h *interp.Host) (Inputs, error) {
+	mtime, err := clampTime(h)
+	if err != nil {
+		return Inputs{}, t.usageError(t.spec.errorf("%v", err))
+	}
+	return Inputs{Project: h.Project, FS: h.FS, Root: h.Root, MTime: mtime}, nil
+}
+
+// assembled is the package as the Spec describes it now.
+func (t *Target) assembled(in Inputs) (*assembly, error) {
+	asm, err := t.spec.assemble(in)
+	if err != nil {
+		return nil, t.usageError(err)
+	}
+	asm.in = in
+	return asm, nil
+}
+
+// setSource puts the key in the package's X-Upds-Source field.
+func (t *Target) setSource(asm *assembly, key string) error {
+	asm.pkg.Control.Set("X-Upds-Source", key)
+	var err error
+	if asm.plan.control, err = prepareControl(asm.pkg.Control, asm.plan.installed); err != nil {
+		return t.usageError(t.spec.errorf("%v", err))
+	}
 	return nil
 }
 
@@ -58,91 +189,39 @@ func (t *Target) usageError(err error) error {
 	if !errors.As(err, &se) {
 		return err
 	}
-	return &interp.Error{Pos: t.pos, Msg: se.msg, Usage: true}
+	return se.at.usageError(se, err, t.pos, t.contentPos)
 }
 
-// key is the action key of the package: everything that goes into it, control, scripts,
-// conffiles, options and each entry with its content hash (from the stat cache when the file
-// is unchanged).
-func (a *assembly) key(ctx context.Context, h *interp.Host) (string, error) {
-	pkg := a.pkg
-	key := cache.NewKey("deb/1", h.ToolVersion)
-	ctl, err := pkg.Control.Bytes()
-	if err != nil {
-		return "", err
-	}
-	key.String(string(ctl))
-	for _, n := range []string{"preinst", "postinst", "prerm", "postrm"} {
-		key.String(n).String(string(pkg.Scripts[n]))
-	}
-	key.String(string(pkg.Triggers)).Strings(pkg.Conffiles).String(pkg.Compression).Int(pkg.MTime.Unix())
-	if c, ok := compressionNamed(pkg.Compression); ok && c.encoder != nil {
-		key.String(c.encoder()) // libzstd's output changes with its version
-	}
-	sorted := append([]sourced(nil), a.entries...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Path < sorted[j].Path })
-	sums, err := contentSums(ctx, h.Cache, sorted)
-	if err != nil {
-		return "", err
-	}
-	key.Int(int64(len(sorted)))
-	for i, e := range sorted {
-		key.String(e.Path).Int(int64(e.Type)).Int(int64(e.Mode)).String(e.Owner).String(e.Group).
-			Int(int64(e.UID)).Int(int64(e.GID)).String(e.Target).Int(e.Size)
-		if !e.MTime.IsZero() && e.MTime.Before(pkg.MTime) {
-			key.Int(e.MTime.Unix())
+// usageError is the *interp.Error of se (which err is or wraps): at the line of the contents
+// it is about when that is known (r and contentPos), else at pos; the line of the contents it
+// clashes with is named in the message.
+func (r *contentRef) usageError(se *specError, err error, pos syntax.Position, contentPos []syntax.Position) error {
+	at := func(i int) syntax.Position {
+		if i < 0 || i >= len(contentPos) {
+			return syntax.Position{}
 		}
-		if e.Type == TypeFile {
-			key.Sum(sums[i])
+		return contentPos[i]
+	}
+	msg := se.msg
+	if r != nil {
+		if p := at(r.content); p.IsValid() {
+			pos = p
+		}
+		if p := at(r.other); p.IsValid() {
+			msg += fmt.Sprintf(" (also from %s:%d)", p.Filename(), p.Line)
 		}
 	}
-	return key.Hex(), nil
-}
-
-// contentSums returns the sha256 of every regular file among entries (from the stat cache
-// when the file is unchanged), hashing on every core: a cold build of a large tree reads all
-// of it here before the package is written.
-func contentSums(ctx context.Context, c *cache.Cache, entries []sourced) ([][32]byte, error) {
-	sums := make([][32]byte, len(entries))
-	const batch = 64 // files per call: most are small, and the stat cache answers many
-	err := parallel.ForEach(ctx, (len(entries)+batch-1)/batch, 0, func(ctx context.Context, b int) error {
-		for i := b * batch; i < min((b+1)*batch, len(entries)); i++ {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			e := &entries[i]
-			var err error
-			switch {
-			case e.Type != TypeFile:
-			case e.data != nil:
-				sums[i] = cache.SumBytes(e.data)
-			case e.fi != nil:
-				sums[i], err = c.FileSumInfo(e.fsys, e.name, e.statKey, e.fi)
-			default:
-				sums[i], err = c.FileSum(e.fsys, e.name, e.statKey)
-			}
-			if err != nil {
-				return fmt.Errorf("hash %s: %w", e.name, err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return sums, nil
+	return &interp.Error{Pos: pos, Msg: msg, Usage: true, Cause: err}
 }
 
 // clampTime is the mtime clamp: SOURCE_DATE_EPOCH when set, otherwise DefaultMTime.
-func clampTime(env []string) (time.Time, error) {
-	for i := len(env) - 1; i >= 0; i-- {
-		if v, ok := strings.CutPrefix(env[i], "SOURCE_DATE_EPOCH="); ok {
-			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			if err != nil || n < 0 {
-				return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a number of seconds", v)
-			}
-			return time.Unix(n, 0).UTC(), nil
+func clampTime(h *interp.Host) (time.Time, error) {
+	if v, ok := h.Getenv("SOURCE_DATE_EPOCH"); ok {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil || n < 0 {
+			return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a number of seconds", v)
 		}
+		return time.Unix(n, 0).UTC(), nil
 	}
 	return DefaultMTime(), nil
 }

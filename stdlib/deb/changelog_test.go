@@ -198,7 +198,7 @@ func TestChangelogInPackage(t *testing.T) {
 			t.Fatal(err)
 		}
 		var got string
-		for _, it := range pl.items {
+		for _, it := range pl.testItems() {
 			if it.Path == tc.path {
 				rc, _ := it.Open()
 				zr, err := gzip.NewReader(rc)

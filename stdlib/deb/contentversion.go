@@ -66,7 +66,7 @@ func (t *Target) locked(h *interp.Host) (*version.LockEntry, error) {
 // version from then on; without, nothing is written (a dry run).
 func (t *Target) assembleKeyed(ctx context.Context, h *interp.Host, in Inputs, record bool) (*assembly, string, error) {
 	if !t.spec.ContentVersion {
-		return t.spec.assembleKey(ctx, h, in)
+		return t.spec.assembleKey(ctx, h, in, !record)
 	}
 	in.MTime = DefaultMTime()
 	project, err := t.spec.version()
@@ -81,7 +81,7 @@ func (t *Target) assembleKeyed(ctx context.Context, h *interp.Host, in Inputs, r
 	if prev != nil {
 		ver = prev.Version
 	}
-	asm, key, err := t.spec.at(ver).assembleKey(ctx, h, in)
+	asm, key, err := t.spec.at(ver).assembleKey(ctx, h, in, !record)
 	if err != nil {
 		return nil, "", err
 	}
@@ -91,7 +91,7 @@ func (t *Target) assembleKeyed(ctx context.Context, h *interp.Host, in Inputs, r
 			return nil, "", t.spec.errorf("version: %v", err)
 		}
 		if ver != guess {
-			if asm, key, err = t.spec.at(ver).assembleKey(ctx, h, in); err != nil {
+			if asm, key, err = t.spec.at(ver).assembleKey(ctx, h, in, !record); err != nil {
 				return nil, "", err
 			}
 		}
@@ -114,12 +114,14 @@ func (s *Spec) at(v string) *Spec {
 	return &c
 }
 
-// assembleKey assembles the package and computes its key.
-func (s *Spec) assembleKey(ctx context.Context, h *interp.Host, in Inputs) (*assembly, string, error) {
+// assembleKey assembles the package and computes its key; a dry run writes nothing (not
+// even the stat list).
+func (s *Spec) assembleKey(ctx context.Context, h *interp.Host, in Inputs, dryRun bool) (*assembly, string, error) {
 	asm, err := s.assemble(in)
 	if err != nil {
 		return nil, "", err
 	}
+	asm.dryRun = dryRun
 	key, err := asm.key(ctx, h)
 	return asm, key, err
 }

@@ -100,6 +100,10 @@ type Entry struct {
 	// Open returns a regular file's content. It is called once, while the package is written,
 	// and the reader is closed after Size bytes have been copied.
 	Open func() (io.ReadCloser, error)
+	// Src, when Open is nil, is the file on the operating system's file system that holds a
+	// regular file's content. The writer opens it by name, so a Plan keeps no function per
+	// file: large packages give Src rather than Open.
+	Src string
 	// MTime, when set, is the entry's modification time; it is clamped to Package.MTime (an
 	// entry newer than that gets Package.MTime). Zero means Package.MTime.
 	MTime time.Time
@@ -116,6 +120,11 @@ type Package struct {
 	// Entries in any order: they are sorted, and missing parent directories are added
 	// (root:root 0755).
 	Entries []Entry
+	// Walk, when set, gives more entries after Entries: it calls add for each, in any order,
+	// and returns add's first error. Prepare calls it once and keeps each entry in a compact
+	// record (about 64 bytes and its path), never the Entry, so a package built from Walk
+	// with Src files costs memory for its entries but not for their strings and closures.
+	Walk func(add func(Entry) error) error
 	// Conffiles are absolute paths of regular files in Entries.
 	Conffiles []string
 	// Scripts maps "preinst", "postinst", "prerm", "postrm" and "config" to their content,

@@ -60,16 +60,9 @@ func (s *Spec) changelogGz(fsys afero.Fs, ver, maint string, mtime time.Time) ([
 
 // lintianOverrides returns the overrides for the layout a Python deployment uses on purpose:
 // code under /srv or /opt, virtualenvs under /var/virtualenvs.
-func (s *Spec) lintianOverrides(entries []sourced) []byte {
+func (s *Spec) lintianOverrides(seen *contentFacts) []byte {
 	var lines []string
-	has := func(prefix string) bool {
-		for _, e := range entries {
-			if strings.HasPrefix(e.Path, prefix) {
-				return true
-			}
-		}
-		return false
-	}
+	has := func(prefix string) bool { return seen.prefixes[prefix] }
 	if has("/srv/") {
 		lines = append(lines, "dir-or-file-in-srv *")
 	}

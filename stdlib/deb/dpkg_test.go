@@ -223,18 +223,18 @@ func TestLongSymlinkTarget(t *testing.T) {
 	}
 }
 
-// TestMD5SumsManyFiles checks md5sums where the hashing is spread over its lanes: more files
-// than lanes and buffers, sizes at the md5 block and read chunk boundaries, empty files; each
+// TestMD5SumsManyFiles checks md5sums where the hashing is spread over its hashers: more files
+// than hashers and blocks, sizes at the md5 block and block boundaries, empty files; each
 // line against crypto/md5 and all of them with md5sum -c on the tree dpkg-deb extracts.
 func TestMD5SumsManyFiles(t *testing.T) {
 	need(t, "dpkg-deb")
 	need(t, "md5sum")
-	sizes := []int{0, 1, 55, 56, 63, 64, 65, 127, 128, 1000, chunkSize - 1, chunkSize, chunkSize + 1,
-		3*chunkSize + 7, 5 << 20}
+	sizes := []int{0, 1, 55, 56, 63, 64, 65, 127, 128, 1000, blockSize - 1, blockSize, blockSize + 1,
+		3*blockSize + 7, 5 << 20}
 	rng := rand.New(rand.NewPCG(1, 2))
 	want := map[string]string{}
 	p := &Package{Control: testControl("upds-test-md5"), Compression: "zstd", MTime: DefaultMTime()}
-	for i := 0; i < 3*buffers+5; i++ {
+	for i := 0; i < 3*blocks+5; i++ {
 		body := make([]byte, sizes[i%len(sizes)]+i%3)
 		for j := range body {
 			body[j] = byte(rng.UintN(256))

@@ -5,6 +5,7 @@ package deb
 // checks them, assemble.go and build.go build the package.
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -133,8 +134,10 @@ type Target struct {
 	host *interp.Host
 	reg  *registry // the other packages of the project
 
-	built    string          // the path after Build
-	resolved resolvedVersion // version = "content": the version Build resolved
+	built string // the path after Build
+	// contentPos is where BUILD.star gives each of spec.Contents (zero: not known).
+	contentPos []syntax.Position
+	resolved   resolvedVersion // version = "content": the version Build resolved
 }
 
 var (
@@ -236,12 +239,13 @@ func builtinDeb(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 		return nil, fmt.Errorf("deb: packages are declared while BUILD.star is evaluated, not inside a run function")
 	}
 	s := Spec{Priority: "optional", Compression: "gzip", Docs: true, VersionOf: h.Version}
+	var contentPos []syntax.Position
 	ver := versionArg{&s}
 	arch := archArg{&s.Arch}
 	var owner, group ownerArg
 	prefix := func() string { return strings.TrimSpace("deb " + s.Name) }
 	if err := unpackArgs(b.Name(), args, kwargs, prefix,
-		"name", &s.Name, "version??", &ver, "arch??", &arch, "contents?", (*contentList)(&s.Contents),
+		"name", &s.Name, "version??", &ver, "arch??", &arch, "contents?", contentList{&s.Contents, &contentPos},
 		"owner??", &owner, "group??", &group,
 		"conffiles?", (*stringList)(&s.Conffiles), "not_conffiles?", (*stringList)(&s.NotConffiles),
 		"pre_depends?", (*relationList)(&s.PreDepends), "depends?", (*relationList)(&s.Depends),
@@ -261,9 +265,12 @@ func builtinDeb(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	}
 	s.Owner, s.Group = owner.o, group.o
 	if err := s.Check(h.Project, h.FS); err != nil {
+		if se := (*specError)(nil); errors.As(err, &se) && se.at != nil {
+			return nil, se.at.usageError(se, err, interp.CallerPos(thread), contentPos)
+		}
 		return nil, err
 	}
-	t := &Target{spec: s, pos: interp.CallerPos(thread), host: h, reg: reg}
+	t := &Target{spec: s, pos: interp.CallerPos(thread), contentPos: contentPos, host: h, reg: reg}
 	if err := h.AddTarget(t); err != nil {
 		return nil, err
 	}

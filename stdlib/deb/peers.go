@@ -5,10 +5,11 @@ package deb
 // replaces the other.
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
-	"strings"
 	"sync"
 
 	"github.com/upds/upds/interp"
@@ -96,34 +97,31 @@ func (t *Target) checkProject(in Inputs, asm *assembly, log io.Writer) error {
 			fmt.Fprintf(log, "warning: %s\n", w)
 		}
 	}
-	return t.checkShared(in, asm.entries)
+	return t.checkShared(in, asm.plan)
 }
 
-// checkShared reports a path that entries (t's package) and another package of the project
-// both ship, other than a directory in both, unless the two exclude each other. The other
-// package's project contents are expanded; its built contents (a venv) only when they are
-// built and t ships something under them.
-func (t *Target) checkShared(in Inputs, entries []sourced) error {
-	mine := make(map[string]Type, len(entries))
-	for _, e := range entries {
-		mine[e.Path] = e.Type
-	}
+// checkShared reports a path that pl (t's package) and another package of the project both
+// ship, other than a directory in both, unless the two exclude each other. The other
+// package's project contents are walked and looked up in pl (its sorted records); its built
+// contents (a venv) only when they are built and t ships something under them.
+func (t *Target) checkShared(in Inputs, pl *Plan) error {
 	for _, u := range t.reg.peers(t) {
 		if exclusive(&t.spec, &u.spec) {
 			continue
 		}
-		theirs, err := u.shipped(in, mine)
+		var clash []string
+		err := u.shipped(in, pl, func(e Entry, _ fileID) error {
+			if r, ok := pl.find(e.Path); ok && r.flags&flagImplicit == 0 && (r.typ != TypeDir || e.Type != TypeDir) {
+				clash = append(clash, e.Path)
+			}
+			return nil
+		})
 		if err != nil {
 			continue // u's own build reports it
 		}
-		var clash []string
-		for p, typ := range theirs {
-			if mt, ok := mine[p]; ok && (mt != TypeDir || typ != TypeDir) {
-				clash = append(clash, p)
-			}
-		}
 		if len(clash) > 0 {
 			sort.Strings(clash)
+			clash = slices.Compact(clash)
 			more := ""
 			if len(clash) > 1 {
 				more = fmt.Sprintf(" (and %d more)", len(clash)-1)
@@ -135,40 +133,43 @@ func (t *Target) checkShared(in Inputs, entries []sourced) error {
 	return nil
 }
 
-// shipped are the paths u's contents put into its package, with their types: everything from
-// the project, and what its built contents hold where mine has something inside them.
-func (u *Target) shipped(in Inputs, mine map[string]Type) (map[string]Type, error) {
-	out := map[string]Type{}
+// shipped gives add the entries u's contents put into its package: everything from the
+// project, and what its built contents hold where pl has something inside them.
+func (u *Target) shipped(in Inputs, pl *Plan, add adder) error {
 	for i := range u.spec.Contents {
 		c := &u.spec.Contents[i]
-		var es []sourced
 		var err error
 		switch c.Kind {
 		case ContentSnippet:
 			continue
 		case ContentBuilt:
 			cs, cerr := c.Built.Contents()
-			if cerr != nil || !hasUnder(mine, cs.Into) {
+			if cerr != nil || !pl.hasUnder(cs.Into) {
 				continue
 			}
-			es, err = u.spec.expandDir(cs.Dir, cs.Into)
+			err = u.spec.expandDir(cs.Dir, cs.Into, add)
 		default:
-			es, err = u.spec.expand(in, c)
+			err = u.spec.expand(in, c, add)
 		}
 		if err != nil {
-			return nil, err
-		}
-		for _, e := range es {
-			out[e.Path] = e.Type
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
-// hasUnder reports whether paths has dir or something inside it.
-func hasUnder(paths map[string]Type, dir string) bool {
-	for p := range paths {
-		if p == dir || strings.HasPrefix(p, dir+"/") {
+// hasUnder reports whether the package has an entry at dir or inside it.
+func (pl *Plan) hasUnder(dir string) bool {
+	k, ok := pl.position([]byte(dir))
+	if ok && pl.recs.at(pl.order[k]).flags&flagImplicit == 0 {
+		return true
+	}
+	for ; k < len(pl.order); k++ {
+		p := pl.pathBytes(pl.order[k])
+		if !bytes.HasPrefix(p, []byte(dir)) {
+			return false
+		}
+		if len(p) > len(dir) && p[len(dir)] == '/' && pl.recs.at(pl.order[k]).flags&flagImplicit == 0 {
 			return true
 		}
 	}

@@ -382,6 +382,25 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// symlinks are the symbolic links of a package's data.tar read so far.
+type symlinks map[string]bool
+
+// check refuses a path that goes through one of the package's own symbolic links: written
+// through it, its content would land wherever the link points, outside the package root
+// perhaps ("./usr/up -> ../../x" then "./usr/up/evil"), which dpkg-deb -x refuses too. That
+// the names are clean is not enough: the check is on the links the package ships.
+func (l symlinks) check(p string) error {
+	if len(l) == 0 {
+		return nil
+	}
+	for dir := path.Dir(p); dir != "/"; dir = path.Dir(dir) {
+		if l[dir] {
+			return fmt.Errorf("%q: goes through the symbolic link %s of the package", p, dir)
+		}
+	}
+	return nil
+}
+
 // cleanMember turns a tar name into an absolute path, refusing names that escape the root.
 func cleanMember(name string) (string, error) {
 	if strings.HasPrefix(name, "/") {
@@ -511,6 +530,7 @@ func (info *Info) readData(r io.Reader, c *compression, opt ReadOptions) error {
 	tr := tar.NewReader(dr)
 	h5 := md5.New()
 	seen := map[string]bool{}
+	links := symlinks{}
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
@@ -521,6 +541,9 @@ func (info *Info) readData(r io.Reader, c *compression, opt ReadOptions) error {
 		}
 		p, err := cleanMember(h.Name)
 		if err != nil {
+			return err
+		}
+		if err := links.check(p); err != nil {
 			return err
 		}
 		fi := FileInfo{Path: p, Mode: fileMode(h.Mode), UID: h.Uid, GID: h.Gid, Owner: h.Uname, Group: h.Gname,
@@ -541,8 +564,12 @@ func (info *Info) readData(r io.Reader, c *compression, opt ReadOptions) error {
 			fi.Type = TypeDir
 		case tar.TypeSymlink:
 			fi.Type, fi.Target = TypeSymlink, h.Linkname
+			links[p] = true
 		case tar.TypeLink:
 			t, err := cleanMember(h.Linkname)
+			if err == nil {
+				err = links.check(t)
+			}
 			if err != nil {
 				return fmt.Errorf("hard link %s: %w", p, err)
 			}

@@ -122,6 +122,14 @@ func hostileDeb(t *testing.T, names ...string) []byte {
 		var b bytes.Buffer
 		tw := tar.NewWriter(&b)
 		for _, n := range order {
+			if name, target, ok := strings.Cut(n, " -> "); ok { // a symbolic link
+				tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeSymlink, Linkname: target, Mode: 0o777})
+				continue
+			}
+			if strings.HasSuffix(n, "/") {
+				tw.WriteHeader(&tar.Header{Name: n, Typeflag: tar.TypeDir, Mode: 0o755})
+				continue
+			}
 			tw.WriteHeader(&tar.Header{Name: n, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(entries[n]))})
 			tw.Write([]byte(entries[n]))
 		}
@@ -156,6 +164,8 @@ func TestReadRejects(t *testing.T) {
 	}{
 		{"dotdot", hostileDeb(t, "./usr/../../etc/passwd"), "escapes the package root"},
 		{"absolute", hostileDeb(t, "/etc/passwd"), "absolute path escapes"},
+		{"through a symlink", hostileDeb(t, "./usr/up -> ../../escaped", "./usr/up/evil"), `"/usr/up/evil": goes through the symbolic link /usr/up`},
+		{"deeper through a symlink", hostileDeb(t, "./usr -> /", "./usr/a/b/evil"), "goes through the symbolic link /usr"},
 		{"not ar", []byte("hello world, not a deb"), "not a Debian package"},
 		{"truncated", good[:len(good)/2], "truncated"},
 		{"no data", good[:8+60+4+60], "truncated"},
@@ -165,6 +175,35 @@ func TestReadRejects(t *testing.T) {
 		_, err := Read(bytes.NewReader(tc.in), ReadOptions{Files: true, Verify: true})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// TestReadSymlinkEscapeLikeDpkg: a file written through the package's own symbolic link is
+// refused by Read as dpkg-deb -x refuses it, and a package whose links only point somewhere
+// (even outside the root) is read by both.
+func TestReadSymlinkEscapeLikeDpkg(t *testing.T) {
+	need(t, "dpkg-deb")
+	for _, tc := range []struct {
+		names []string
+		ok    bool
+	}{
+		{[]string{"./usr/up -> ../../escaped", "./usr/up/evil"}, false},
+		{[]string{"./usr/", "./usr/up -> ../../escaped", "./usr/real"}, true},
+	} {
+		b := hostileDeb(t, tc.names...)
+		_, err := Read(bytes.NewReader(b), ReadOptions{Files: true, Verify: true})
+		f := filepath.Join(t.TempDir(), "x.deb")
+		must(t, os.WriteFile(f, b, 0o644))
+		root := t.TempDir()
+		dest := filepath.Join(root, "a", "b") // ../../escaped of usr/up is root/a/escaped
+		must(t, os.MkdirAll(dest, 0o755))
+		out, derr := exec.Command("dpkg-deb", "-x", f, dest).CombinedOutput()
+		if (err == nil) != tc.ok || (derr == nil) != tc.ok {
+			t.Errorf("%v: upds %v, dpkg-deb -x %v %s; want ok=%v", tc.names, err, derr, out, tc.ok)
+		}
+		if _, serr := os.Stat(filepath.Join(root, "a", "escaped", "evil")); serr == nil {
+			t.Errorf("%v: dpkg-deb -x wrote outside its directory", tc.names)
 		}
 	}
 }

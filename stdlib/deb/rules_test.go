@@ -79,7 +79,7 @@ func TestServiceRule(t *testing.T) {
 			!strings.Contains(string(scripts["postrm"]), "deluser --system --quiet app") || pl.control.Get("Pre-Depends") != "adduser" {
 			t.Errorf("system_user: preinst %s\npostrm %s\nPre-Depends %q", scripts["preinst"], scripts["postrm"], pl.control.Get("Pre-Depends"))
 		}
-		for _, it := range pl.items {
+		for _, it := range pl.testItems() {
 			if it.Path == "/lib/systemd/system/app.service" && (it.uname != "root" || it.mode != 0o644) {
 				t.Errorf("unit %s %o", it.uname, it.mode)
 			}

@@ -67,7 +67,7 @@ app = deb("app", version = "1.0", arch = "all", owner = "hello", docs = False, c
 	if got := pl.control.Get("Pre-Depends"); got != "adduser" {
 		t.Errorf("Pre-Depends %q", got)
 	}
-	for _, it := range pl.items {
+	for _, it := range pl.testItems() {
 		switch it.Path {
 		case "/srv/a.txt":
 			if it.uname != "hello" || it.uid != placeholderID || it.gname != "hello" || it.gid != placeholderID {
@@ -129,7 +129,7 @@ func TestTreeHardlinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := map[string]string{}
-	for _, it := range pl.items {
+	for _, it := range pl.testItems() {
 		if it.Type == TypeFile || it.Type == TypeHardlink {
 			got[it.Path] = it.Type.String() + " " + it.Target
 		}
@@ -181,7 +181,7 @@ b = deb("bb", contents = [file("a.txt", "/srv/a")], provides = ["x-config"], con
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = tgs["aa"].checkShared(in, asm.entries)
+		err = tgs["aa"].checkShared(in, asm.plan)
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.want)) {
 			t.Errorf("%s:\n got %v\nwant %q", tc.build, err, tc.want)
 		}

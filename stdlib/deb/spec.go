@@ -253,14 +253,22 @@ func ParseMode(n int64) (fs.FileMode, error) {
 }
 
 // specError is a mistake in what BUILD.star says, as opposed to a failure to read what a
-// built target made: it is reported at the deb() line with exit code 2.
-type specError struct{ msg string }
+// built target made: it is reported at the deb() line with exit code 2, or at the line of the
+// content it is about.
+type specError struct {
+	msg string
+	at  *contentRef // the contents it is about, if any
+}
+
+// contentRef names contents of a Spec by their index: the one an error is about, and the
+// one it clashes with (-1: none).
+type contentRef struct{ content, other int }
 
 func (e *specError) Error() string { return e.msg }
 
 // errorf makes a specError about the package: "deb NAME: ...".
 func (s *Spec) errorf(format string, a ...any) error {
-	return &specError{fmt.Sprintf("deb %s: "+format, append([]any{s.Name}, a...)...)}
+	return &specError{msg: fmt.Sprintf("deb %s: "+format, append([]any{s.Name}, a...)...)}
 }
 
 // Check reports the first mistake in s that can be found before anything is built, and
@@ -268,7 +276,7 @@ func (s *Spec) errorf(format string, a ...any) error {
 // relations, conffiles and scripts (which must exist in fsys, or start with #!).
 func (s *Spec) Check(project interp.Project, fsys afero.Fs) error {
 	if err := control.ValidPackageName(s.Name); err != nil {
-		return &specError{fmt.Sprintf("deb: name: %v", err)}
+		return &specError{msg: fmt.Sprintf("deb: name: %v", err)}
 	}
 	if s.VersionOf == nil {
 		if _, err := version.Parse(s.Version); err != nil {
@@ -317,7 +325,7 @@ func (s *Spec) Check(project interp.Project, fsys afero.Fs) error {
 }
 
 func (s *Spec) checkContents(fsys afero.Fs) error {
-	seen := map[string]string{}
+	seen := map[string]int{}
 	for i := range s.Contents {
 		c := &s.Contents[i]
 		if err := c.check(fsys); err != nil {
@@ -327,9 +335,11 @@ func (s *Spec) checkContents(fsys afero.Fs) error {
 			continue
 		}
 		if prev, dup := seen[c.Dest]; dup && c.Kind != ContentTree {
-			return s.errorf("contents: two entries at %s: %s and %s", c.Dest, prev, c)
+			err := s.errorf("contents: two entries at %s: %s and %s", c.Dest, &s.Contents[prev], c).(*specError)
+			err.at = &contentRef{i, prev}
+			return err
 		}
-		seen[c.Dest] = c.String()
+		seen[c.Dest] = i
 	}
 	return nil
 }

@@ -101,7 +101,7 @@ X-Team: web
 		t.Errorf("control:\n%s\nwant:\n%s", ctl, want)
 	}
 	var paths []string
-	for _, it := range pl.items {
+	for _, it := range pl.testItems() {
 		paths = append(paths, it.Path+" "+ModeString(it.Type, fileMode(it.mode))+" "+it.uname)
 	}
 	got := strings.Join(paths, "\n") + "\n"
@@ -260,7 +260,7 @@ func TestSpecBuiltContents(t *testing.T) {
 	if got := string(pl.pkg.Scripts["postinst"]); got != want {
 		t.Errorf("postinst %q", got)
 	}
-	for _, it := range pl.items {
+	for _, it := range pl.testItems() {
 		if it.Path == "/var/virtualenvs/app/bin/python" && (it.uname != "app" || it.uid != 990 || it.mode != 0o755) {
 			t.Errorf("python: %s:%d %o", it.uname, it.uid, it.mode)
 		}

@@ -4,37 +4,52 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/upds/upds/interp/cache"
 	"github.com/upds/upds/stdlib/deb/control"
 )
 
-// item is an entry ready to be written: ids resolved, mode defaulted, parents present.
-type item struct {
-	Entry
-	uname, gname string
-	uid, gid     int
-	mode         int64 // tar mode: permissions plus 04000/02000/01000
-	mtime        time.Time
-}
-
 // Plan is a package that passed Validate, ready to be written: its entries sorted, with
 // their parent directories, owners and modes resolved, its control fields in dpkg-gencontrol's
-// order. Prepare makes one; writing it checks nothing again.
+// order. Prepare makes one; writing it checks nothing again. A Plan is written by one Write at
+// a time (they take turns).
 type Plan struct {
-	pkg       *Package
-	items     []item // sorted, the root directory first
+	pkg *Package
+	// The entries (records.go): records in arena order, order sorts them by path, the root
+	// directory first.
+	arena  arena
+	recs   recs
+	order  []uint32
+	owners []owner
+	srcs   sources
+	opens  []func() (io.ReadCloser, error)
+	col    collector            // while the entries are added
+	files  int                  // regular files
+	links  map[uint32]linkGroup // the names of files with hard links (hardlinks.go)
+
 	control   control.Paragraph
 	conffiles []string
 	comp      *compression
 	level     int
 	mtime     time.Time
 	installed int64
+
+	writing sync.Mutex // records hold the md5s of the Write in progress
+
+	// A build that computes its key as it writes the package (build.go) sets these: fileSums
+	// gets the sums of every regular file (from the hashing goroutines; then every file is
+	// hashed, and its stat fingerprint is in the record), beforeControl is called between
+	// data.tar and control.tar.
+	fileSums      func(i uint32, sums cache.Sums)
+	beforeControl func() error
 }
 
 // relationFields are the binary package relation fields, in dpkg-gencontrol's order.
@@ -62,9 +77,31 @@ func Validate(p *Package) error {
 	return err
 }
 
-// Prepare validates p as Validate does and returns the plan that writes it. p must not change
-// until the plan is written.
+// Prepare validates p as Validate does and returns the plan that writes it. The plan keeps
+// each entry in a compact record, not the Entry; p must not change until the plan is written.
 func Prepare(p *Package) (*Plan, error) {
+	pl, err := newPlan(p)
+	if err != nil {
+		return nil, err
+	}
+	for i := range p.Entries {
+		if err := pl.add(&p.Entries[i], i); err != nil {
+			return nil, err
+		}
+	}
+	if p.Walk != nil {
+		if err := p.Walk(func(e Entry) error { return pl.add(&e, -1) }); err != nil {
+			return nil, err
+		}
+	}
+	if err := pl.finish(); err != nil {
+		return nil, err
+	}
+	return pl, nil
+}
+
+// newPlan checks the options of p and returns a Plan without entries.
+func newPlan(p *Package) (*Plan, error) {
 	if p == nil {
 		return nil, errors.New("nil package")
 	}
@@ -84,22 +121,28 @@ func Prepare(p *Package) (*Plan, error) {
 	if pl.level, err = pl.comp.level(p.Level); err != nil {
 		return nil, err
 	}
-	if err := pl.prepareEntries(); err != nil {
-		return nil, err
+	pl.ownerOf(ownerKey{}) // 0: root:root, the owner of implicit directories
+	return pl, nil
+}
+
+// finish checks what the entries added make of the package: the entries together, conffiles,
+// scripts and control.
+func (pl *Plan) finish() error {
+	if err := pl.sortEntries(); err != nil {
+		return err
 	}
 	if err := pl.prepareConffiles(); err != nil {
-		return nil, err
+		return err
 	}
-	if err := checkScripts(p.Scripts, p.Triggers); err != nil {
-		return nil, err
+	if err := checkScripts(pl.pkg.Scripts, pl.pkg.Triggers); err != nil {
+		return err
 	}
 	if err := pl.prepareMembers(); err != nil {
-		return nil, err
+		return err
 	}
-	if pl.control, err = prepareControl(p.Control, pl.installed); err != nil {
-		return nil, err
-	}
-	return pl, nil
+	var err error
+	pl.control, err = prepareControl(pl.pkg.Control, pl.installed)
+	return err
 }
 
 // CheckPath reports whether p is a valid entry path: absolute, clean, not the root, no ".."
@@ -113,10 +156,8 @@ func CheckPath(p string) error {
 	case !strings.HasPrefix(p, "/"):
 		return fmt.Errorf("path %q is not absolute", p)
 	}
-	for _, el := range strings.Split(p, "/") {
-		if el == ".." {
-			return fmt.Errorf("path %q escapes the package root", p)
-		}
+	if p == ".." || strings.HasPrefix(p, "../") || strings.HasSuffix(p, "/..") || strings.Contains(p, "/../") {
+		return fmt.Errorf("path %q escapes the package root", p)
 	}
 	if p == "/" {
 		return errors.New(`path "/": the root directory is implicit`)
@@ -140,99 +181,6 @@ func tarMode(m fs.FileMode, t Type) int64 {
 	return unixMode(m)
 }
 
-func (pl *Plan) prepareEntries() error {
-	items := make([]item, 0, len(pl.pkg.Entries)+8)
-	byPath := make(map[string]int, len(pl.pkg.Entries))
-	for _, e := range pl.pkg.Entries {
-		if err := CheckPath(e.Path); err != nil {
-			return fmt.Errorf("entry: %w", err)
-		}
-		if _, dup := byPath[e.Path]; dup {
-			return fmt.Errorf("entry %s: duplicate path", e.Path)
-		}
-		it := item{Entry: e}
-		switch e.Type {
-		case TypeFile:
-			if e.Open == nil {
-				return fmt.Errorf("entry %s: regular file without content (Open is nil)", e.Path)
-			}
-			if e.Size < 0 {
-				return fmt.Errorf("entry %s: negative size", e.Path)
-			}
-		case TypeDir:
-		case TypeSymlink:
-			if e.Target == "" {
-				return fmt.Errorf("entry %s: symlink without target", e.Path)
-			}
-			if strings.ContainsAny(e.Target, "\n\x00") {
-				return fmt.Errorf("entry %s: symlink target contains a newline or NUL", e.Path)
-			}
-		case TypeHardlink:
-			if err := CheckPath(e.Target); err != nil {
-				return fmt.Errorf("entry %s: hard link: %w", e.Path, err)
-			}
-		default:
-			return fmt.Errorf("entry %s: unsupported type %s (want file, dir, symlink or hardlink)", e.Path, e.Type)
-		}
-		var err error
-		if it.uname, it.uid, err = resolveID("user", e.Owner, e.UID, wellKnownUsers); err != nil {
-			return fmt.Errorf("entry %s: %w", e.Path, err)
-		}
-		if it.gname, it.gid, err = resolveID("group", e.Group, e.GID, wellKnownGroups); err != nil {
-			return fmt.Errorf("entry %s: %w", e.Path, err)
-		}
-		it.mode = tarMode(e.Mode, e.Type)
-		it.mtime = pl.mtime
-		if !e.MTime.IsZero() && e.MTime.Before(pl.mtime) {
-			it.mtime = e.MTime.Truncate(time.Second)
-			if it.mtime.Unix() < 0 {
-				it.mtime = time.Unix(0, 0)
-			}
-		}
-		byPath[e.Path] = len(items)
-		items = append(items, it)
-	}
-	// Add missing parents; check that existing parents are directories.
-	n := len(items)
-	for i := 0; i < n; i++ {
-		for dir := path.Dir(items[i].Path); dir != "/"; dir = path.Dir(dir) {
-			if j, ok := byPath[dir]; ok {
-				if items[j].Type != TypeDir {
-					return fmt.Errorf("entry %s: parent %s is a %s, not a directory", items[i].Path, dir, items[j].Type)
-				}
-				break // its own parents are handled when it is visited (or were added with it)
-			}
-			byPath[dir] = len(items)
-			items = append(items, item{
-				Entry: Entry{Path: dir, Type: TypeDir},
-				uname: "root", gname: "root", mode: 0o755, mtime: pl.mtime,
-			})
-		}
-	}
-	root := item{Entry: Entry{Path: "/", Type: TypeDir}, uname: "root", gname: "root", mode: 0o755, mtime: pl.mtime}
-	items = append(items, root)
-	sort.Slice(items, func(a, b int) bool { return items[a].Path < items[b].Path })
-	if err := pl.resolveHardlinks(items); err != nil {
-		return err
-	}
-	// Installed-Size, dpkg-gencontrol's rule: regular files (and symlinks, whose size is the
-	// length of the target) count their size rounded up to KiB; everything else 1 KiB.
-	var kib int64
-	for _, it := range items {
-		switch it.Type {
-		case TypeFile:
-			kib += (it.Size + 1023) / 1024
-		case TypeSymlink:
-			kib += (int64(len(it.Target)) + 1023) / 1024
-		case TypeHardlink: // counted once, with its file
-		default:
-			kib++
-		}
-	}
-	pl.items, pl.installed = items, kib
-	return nil
-}
-
 func (pl *Plan) prepareConffiles() error {
 	seen := map[string]bool{}
 	for _, c := range pl.pkg.Conffiles {
@@ -243,12 +191,12 @@ func (pl *Plan) prepareConffiles() error {
 			return fmt.Errorf("conffile %s: listed twice", c)
 		}
 		seen[c] = true
-		i := sort.Search(len(pl.items), func(i int) bool { return pl.items[i].Path >= c })
-		if i == len(pl.items) || pl.items[i].Path != c {
+		r, ok := pl.find(c)
+		if !ok {
 			return fmt.Errorf("conffile %s: not in the package", c)
 		}
-		if pl.items[i].Type != TypeFile {
-			return fmt.Errorf("conffile %s: is a %s, not a regular file", c, pl.items[i].Type)
+		if r.typ != TypeFile {
+			return fmt.Errorf("conffile %s: is a %s, not a regular file", c, r.typ)
 		}
 		pl.conffiles = append(pl.conffiles, c)
 	}

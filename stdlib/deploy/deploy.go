@@ -61,7 +61,7 @@ const (
 	Conflicts   Status = "conflicts"   // current, but configuration files kept local changes
 	Outdated    Status = "outdated"    // set up, but the audit found packages not at the newest version, or missing
 	Failed      Status = "failed"      // unreachable, or the setup failed
-	Skipped     Status = "skipped"     // not started: an earlier server failed
+	Skipped     Status = "skipped"     // not started: an earlier server did not end current
 	Interrupted Status = "interrupted" // not started, or left running, after Ctrl-C
 )
 

@@ -84,7 +84,7 @@ func TestInventoryErrors(t *testing.T) {
 		{`server("web1")` + "\n" + `server("web1")`, "server web1 is already declared at BUILD.star:1:7"},
 		{`server("web1", groups = ["db1"])` + "\n" + `server("db1")`, "also the name of the server"},
 		{`fleet(repo = "ftp://x/", key = "k")`, "want http"},
-		{`fleet(repo = "http://x/", key = "k")` + "\n" + `fleet(repo = "http://y/", key = "k")`, "called twice"},
+		{`fleet(repo = "http://x/", key = "k")` + "\n" + `fleet(repo = "http://y/", key = "k")`, "fleet: called twice (first at BUILD.star:1:6)"},
 		{`task("x", run = lambda ctx: server("a"))` + "\n" + `server("b", packages = 3)`, "packages"},
 	} {
 		_, err := load(t, c.src)

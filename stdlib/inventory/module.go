@@ -3,6 +3,7 @@ package inventory
 // The Starlark binding of the inventory: server() and fleet().
 
 import (
+	"errors"
 	"fmt"
 
 	"go.starlark.net/starlark"
@@ -101,7 +102,10 @@ func builtinFleet(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	pos := interp.CallerPos(thread)
 	r.Pos = posString(pos)
 	if err := interp.HostOf(thread).Declare(interp.Declaration{Kind: kindFleet, Name: "fleet", Pos: pos, Value: r}); err != nil {
-		return nil, fmt.Errorf("fleet: called twice: %v", err)
+		if de := (*interp.DeclaredError)(nil); errors.As(err, &de) {
+			return nil, fmt.Errorf("fleet: called twice (first at %s)", de.Prev.Pos)
+		}
+		return nil, fmt.Errorf("fleet: %v", err)
 	}
 	return starlark.None, nil
 }

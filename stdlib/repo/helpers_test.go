@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"io/fs"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -57,7 +58,12 @@ func buildDeb(t testing.TB, out, name, version, arch string, fields ...string) s
 		ver = ver[i+1:]
 	}
 	p := filepath.Join(out, name+"_"+ver+"_"+arch+".deb")
+	// Fixed times: the same package built twice is the same bytes, whatever the clock says.
+	filepath.WalkDir(root, func(p string, _ fs.DirEntry, _ error) error {
+		return os.Chtimes(p, time.Unix(1e9, 0), time.Unix(1e9, 0))
+	})
 	cmd := exec.Command("dpkg-deb", "--root-owner-group", "-Zgzip", "-b", root, p)
+	cmd.Env = append(os.Environ(), "SOURCE_DATE_EPOCH=1000000000")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("dpkg-deb: %v: %s", err, b)
 	}
@@ -78,6 +84,10 @@ func craftDeb(t testing.TB, path, control string, dataNames []string) {
 		zw := gzip.NewWriter(&b)
 		tw := tar.NewWriter(zw)
 		for _, n := range order {
+			if name, target, ok := strings.Cut(n, " -> "); ok { // a symbolic link
+				tw.WriteHeader(&tar.Header{Name: name, Mode: 0o777, Typeflag: tar.TypeSymlink, Linkname: target, ModTime: time.Unix(0, 0)})
+				continue
+			}
 			tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(files[n])), Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)})
 			tw.Write([]byte(files[n]))
 		}

@@ -260,17 +260,35 @@ func (p *publisher) settle(inc string, c *candidate) (move bool, err error) {
 	return true, nil
 }
 
-// reject moves an upload to rejected/ and writes FILE.reason.
+// reject moves an upload to rejected/ and writes FILE.reason. A file of that name rejected
+// before is kept: the new one is NAME.1.deb (NAME.2.deb, ...) with its own reason.
 func reject(dir, file, reason string) error {
 	rej := filepath.Join(dir, RejectedDir)
 	if err := os.MkdirAll(rej, 0o755); err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(nil, filepath.Join(rej, file+".reason"), []byte(reason+"\n"), 0o644); err != nil {
+	name := freeName(rej, file)
+	if err := atomicfile.WriteFile(nil, filepath.Join(rej, name+".reason"), []byte(reason+"\n"), 0o644); err != nil {
 		return err
 	}
-	if err := os.Rename(filepath.Join(dir, IncomingDir, file), filepath.Join(rej, file)); err != nil {
+	if err := os.Rename(filepath.Join(dir, IncomingDir, file), filepath.Join(rej, name)); err != nil {
 		return fmt.Errorf("move %s to rejected/: %w", file, err)
 	}
 	return nil
+}
+
+// freeName is file, or NAME.N.EXT for the first N from 1 for which neither it nor its reason
+// file exists in dir.
+func freeName(dir, file string) string {
+	taken := func(n string) bool {
+		_, err := os.Lstat(filepath.Join(dir, n))
+		_, rerr := os.Lstat(filepath.Join(dir, n+".reason"))
+		return err == nil || rerr == nil
+	}
+	ext := filepath.Ext(file)
+	name := file
+	for n := 1; taken(name); n++ {
+		name = fmt.Sprintf("%s.%d%s", strings.TrimSuffix(file, ext), n, ext)
+	}
+	return name
 }

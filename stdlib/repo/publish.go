@@ -94,6 +94,9 @@ func Publish(ctx context.Context, dir string, opt PublishOptions) (*PublishRepor
 		return nil, fmt.Errorf("publish: lock repository: %w", err)
 	}
 	defer unlock()
+	if err := removeTemps(dir); err != nil {
+		return nil, fmt.Errorf("publish: remove what a killed publish left: %w", err)
+	}
 	if err := p.prepare(held); err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}

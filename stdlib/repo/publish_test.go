@@ -266,3 +266,41 @@ func TestBrokenPoolFile(t *testing.T) {
 		t.Errorf("JSON report without broken files: %s", js)
 	}
 }
+
+// TestPublishRemovesStaleTemps: the temporary files of a publish killed before it committed
+// them (kill -9 while Packages is written) are deleted by the next publish, which holds the
+// lock; the other files stay.
+func TestPublishRemovesStaleTemps(t *testing.T) {
+	dir := newRepo(t, InitOptions{Config: Config{Architectures: []string{"amd64"}}})
+	upload(t, dir, "base", "1.0", "amd64")
+	if _, err := Publish(t.Context(), dir, PublishOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	stale := []string{
+		"public/dists/stable/main/binary-amd64/.Packages.tmp-1234",
+		"public/dists/stable/main/binary-amd64/.Packages.gz.tmp-99",
+		"public/dists/stable/.InRelease.tmp-7",
+		"public/.setup.sh.tmp-5",
+		"private/.state.json.tmp-3",
+		"rejected/.x.deb.reason.tmp-8",
+	}
+	for _, p := range stale {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, p), []byte("half"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Publish(t.Context(), dir, PublishOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range stale {
+		if _, err := os.Stat(filepath.Join(dir, p)); err == nil {
+			t.Errorf("%s is still there", p)
+		}
+	}
+	for _, p := range []string{"public/dists/stable/InRelease", "public/dists/stable/main/binary-amd64/Packages", "public/setup.sh"} {
+		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
+			t.Error(err)
+		}
+	}
+}

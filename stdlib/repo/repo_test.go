@@ -1,11 +1,14 @@
 package repo
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -260,6 +263,8 @@ func TestRejections(t *testing.T) {
 	os.WriteFile(filepath.Join(inc, "notes.txt"), []byte("hello"), 0o644)
 	craftDeb(t, filepath.Join(inc, "evil_1.0_amd64.deb"), "Package: evil\nVersion: 1.0\nArchitecture: amd64\nMaintainer: x <x@x>\nDescription: x\n",
 		[]string{"./", "./usr/", "./usr/../../etc/cron.d/evil"})
+	craftDeb(t, filepath.Join(inc, "link_1.0_amd64.deb"), "Package: link\nVersion: 1.0\nArchitecture: amd64\nMaintainer: x <x@x>\nDescription: x\n",
+		[]string{"./", "./usr/", "./usr/up -> ../../escaped", "./usr/up/evil"})
 	craftDeb(t, filepath.Join(inc, "abs_1.0_amd64.deb"), "Package: abs\nVersion: 1.0\nArchitecture: amd64\nDescription: x\n",
 		[]string{"/etc/passwd"})
 	craftDeb(t, filepath.Join(inc, "named_1.0_amd64.deb"), "Package: other\nVersion: 1.0\nArchitecture: amd64\nDescription: x\n",
@@ -286,6 +291,7 @@ func TestRejections(t *testing.T) {
 		"corrupt_1.0_amd64.deb":    "not a valid .deb",
 		"notes.txt":                "not a .deb",
 		"evil_1.0_amd64.deb":       "escapes",
+		"link_1.0_amd64.deb":       "goes through the symbolic link /usr/up",
 		"abs_1.0_amd64.deb":        "absolute",
 		"named_1.0_amd64.deb":      "does not match",
 		"wrong_1.0_s390x.deb":      "s390x",
@@ -318,6 +324,20 @@ func TestRejections(t *testing.T) {
 	}
 	a.must("apt-get", "update")
 	gpgv(t, dir, "stable")
+
+	// A second upload rejected under a name already in rejected/ keeps the first.
+	os.WriteFile(filepath.Join(inc, "notes.txt"), []byte("again"), 0o644)
+	if _, err := Publish(t.Context(), dir, PublishOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for f, want := range map[string]string{"notes.txt": "hello", "notes.1.txt": "again"} {
+		if got, _ := os.ReadFile(filepath.Join(dir, RejectedDir, f)); string(got) != want {
+			t.Errorf("rejected/%s: %q, want %q", f, got, want)
+		}
+		if _, err := os.Stat(filepath.Join(dir, RejectedDir, f+".reason")); err != nil {
+			t.Error(err)
+		}
+	}
 
 	// The identical upload is dropped as unchanged.
 	cp(t, filepath.Join(dir, "public/pool/main/g/good/good_1.0_amd64.deb"), filepath.Join(inc, "good_1.0_amd64.deb"))
@@ -370,6 +390,7 @@ func TestHandler(t *testing.T) {
 	dir := newRepo(t, InitOptions{})
 	os.WriteFile(filepath.Join(dir, IncomingDir, "x.deb"), []byte("upload"), 0o644)
 	os.Symlink(filepath.Join(dir, KeyFile), filepath.Join(dir, PublicDir, "leak.asc"))
+	os.Symlink("../../../../../../../etc/passwd", filepath.Join(dir, PublicDir, "dists", "passwd"))
 	srv := serve(t, dir)
 	get := func(p string) (int, string) {
 		req, _ := http.NewRequest("GET", srv.URL+"/", nil)
@@ -394,6 +415,48 @@ func TestHandler(t *testing.T) {
 		if code == 200 || strings.Contains(body, "PRIVATE") || strings.Contains(body, "upload") {
 			t.Errorf("GET %s: %d %q", p, code, body)
 		}
+	}
+	// A symlink out of public/ is not found (not a server error).
+	for _, p := range []string{"/leak.asc", "/dists/passwd"} {
+		if code, body := get(p); code != http.StatusNotFound {
+			t.Errorf("GET %s: %d %q, want 404", p, code, body)
+		}
+	}
+}
+
+// TestServerClosesIdleConnections: an idle keep-alive connection is closed by the server
+// after its idle timeout, so idle clients do not hold descriptors for good.
+func TestServerClosesIdleConnections(t *testing.T) {
+	dir := newRepo(t, InitOptions{})
+	h, err := Handler(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if NewServer(h, 0).IdleTimeout != IdleTimeout {
+		t.Errorf("default idle timeout %v", NewServer(h, 0).IdleTimeout)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(h, 300*time.Millisecond)
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /key.asc HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 || resp.Close {
+		t.Fatalf("first request: %v %v", resp, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("an idle keep-alive connection is still open after 10 s: %v", err)
 	}
 }
 

@@ -50,7 +50,7 @@ func (p *publisher) fetchUploads(ctx context.Context) error {
 	stamps := make([]string, len(ups))
 	err = parallel.ForEach(ctx, len(ups), 8, func(ctx context.Context, i int) error {
 		var err error
-		stamps[i], err = fetchUpload(ctx, p.st.inc, ups[i].Name, filepath.Join(local, ups[i].Name))
+		stamps[i], err = fetchUpload(ctx, p.st.inc, ups[i].Name, filepath.Join(p.dir, PrivateDir), filepath.Join(local, ups[i].Name))
 		return err
 	})
 	if err != nil {
@@ -65,9 +65,10 @@ func (p *publisher) fetchUploads(ctx context.Context) error {
 	return nil
 }
 
-// fetchUpload downloads one upload to a hidden temporary name, then renames it to dst, and
-// returns the stamp of the object it read ("" when it was deleted meanwhile).
-func fetchUpload(ctx context.Context, inc storage.Store, name, dst string) (string, error) {
+// fetchUpload downloads one upload to a temporary file in tmpDir (DIR/private, where a
+// killed publish's leftovers are removed by the next: removeTemps), then renames it to dst,
+// and returns the stamp of the object it read ("" when it was deleted meanwhile).
+func fetchUpload(ctx context.Context, inc storage.Store, name, tmpDir, dst string) (string, error) {
 	r, info, err := inc.Open(ctx, name)
 	if errors.Is(err, storage.ErrNotExist) {
 		return "", nil
@@ -76,12 +77,15 @@ func fetchUpload(ctx context.Context, inc storage.Store, name, dst string) (stri
 		return "", err
 	}
 	defer r.Close()
-	tmp := filepath.Join(filepath.Dir(dst), "."+name+".s3-tmp")
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	f, err := os.CreateTemp(tmpDir, "."+name+".tmp-*")
 	if err != nil {
 		return "", err
 	}
+	tmp := f.Name()
 	_, err = io.Copy(f, r)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

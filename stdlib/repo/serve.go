@@ -6,12 +6,28 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
+
+// IdleTimeout is how long `upds repo serve` keeps an idle keep-alive connection open (nginx's
+// keepalive_timeout is 75 s): idle clients do not hold the server's descriptors for good.
+const IdleTimeout = time.Minute
+
+// NewServer is an HTTP server for h with the timeouts a server on a network needs: a client
+// has 10 s to send its request headers, and an idle keep-alive connection is closed after
+// idle (IdleTimeout when 0). Responses have no time limit: a pool file may be large and the
+// link slow.
+func NewServer(h http.Handler, idle time.Duration) *http.Server {
+	if idle <= 0 {
+		idle = IdleTimeout
+	}
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idle}
+}
 
 // Handler serves DIR/public over HTTP: dists/, pool/, key.asc and extra files. Nothing
 // outside public/ is reachable (the files are opened through an os.Root, so neither
-// ".." nor symlinks escape), hidden names (temporary files) are not served, and
-// directories are not listed.
+// ".." nor symlinks escape: what is not inside public/ is not found), hidden names (temporary
+// files) are not served, and directories are not listed.
 func Handler(dir string) (http.Handler, error) {
 	if cfg, err := ReadConfig(dir); err == nil && cfg.Storage != "" {
 		return nil, fmt.Errorf("%s is published to %s: apt reads it there, not from this machine", dir, cfg.Storage)
@@ -43,7 +59,9 @@ func Handler(dir string) (http.Handler, error) {
 			w.Write([]byte("upds apt repository: see dists/ and key.asc\n"))
 			return
 		}
-		if fi, err := root.Stat(strings.TrimPrefix(p, "/")); err == nil && fi.IsDir() {
+		// A symlink out of public/ is an error of os.Root, which the file server would
+		// answer with 500: whatever cannot be opened inside public/ is not found.
+		if fi, err := root.Stat(strings.TrimPrefix(p, "/")); err != nil || fi.IsDir() {
 			http.NotFound(w, r)
 			return
 		}

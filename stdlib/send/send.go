@@ -249,12 +249,15 @@ func sendBatch(ctx context.Context, files []string, d dest, opt Options) error {
 }
 
 // abortBatch removes the temporary files of the uploads that started and returns why the
-// batch failed: the uploads' errors, other than cancellations caused by the first.
+// batch failed: the uploads' errors, other than cancellations caused by the first, and only
+// after them what the cleanup could not remove (after a lost connection both fail, and the
+// first line must name the cause).
 func abortBatch(ctx context.Context, files []string, started []bool, errs []error, d dest) error {
+	var cleanup []error
 	for i, f := range files {
 		if started[i] {
 			if err := d.abort(filepath.Base(f)); err != nil && !errors.Is(err, os.ErrNotExist) {
-				errs[i] = errors.Join(errs[i], fmt.Errorf("remove %s: %w", d.where(filepath.Base(f)+TmpSuffix), err))
+				cleanup = append(cleanup, fmt.Errorf("remove %s: %w", d.where(filepath.Base(f)+TmpSuffix), err))
 			}
 		}
 	}
@@ -274,7 +277,7 @@ func abortBatch(ctx context.Context, files []string, started []bool, errs []erro
 	if len(real) == 0 {
 		real = append(real, fmt.Errorf("send: %w", context.Cause(ctx)))
 	}
-	return errors.Join(real...)
+	return errors.Join(append(real, cleanup...)...)
 }
 
 func uploadOne(ctx context.Context, file string, d dest, opt Options) error {

@@ -98,6 +98,13 @@ func sameFiles(t *testing.T, dir string, files []string) {
 // pipeClient starts OpenSSH's sftp-server and talks to it over pipes.
 func pipeClient(t *testing.T, args ...string) *sftp.Client {
 	t.Helper()
+	c, _ := pipeServer(t, args...)
+	return c
+}
+
+// pipeServer is pipeClient with the sftp-server process.
+func pipeServer(t *testing.T, args ...string) (*sftp.Client, *exec.Cmd) {
+	t.Helper()
 	if _, err := os.Stat(sshtest.SFTPServer); err != nil {
 		t.Fatalf("sftp-server is not installed (%s): run .ci/install-deps (openssh-sftp-server)", sshtest.SFTPServer)
 	}
@@ -118,7 +125,7 @@ func pipeClient(t *testing.T, args ...string) *sftp.Client {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close(); cmd.Wait() })
-	return c
+	return c, cmd
 }
 
 // A destination is either an sftp-server pipe or a local directory; both must behave the same.
@@ -196,6 +203,31 @@ func TestSendFailureLeavesNothing(t *testing.T) {
 				t.Errorf("failed batch left %v", got)
 			}
 		})
+	}
+}
+
+// TestSendLostConnection: when the connection is lost in the middle of an upload, the
+// cleanup fails too; the error's first line names the upload that failed, the cleanup comes
+// after it.
+func TestSendLostConnection(t *testing.T) {
+	c, srv := pipeServer(t)
+	files := makeFiles(t, map[string]int{"a_1.0_all.deb": 100, "big_1.0_amd64.deb": 8 << 20})
+	var killed atomic.Bool
+	progress := func(file string, sent, total int64) {
+		if strings.Contains(file, "big") && sent > 1<<20 && !killed.Swap(true) {
+			srv.Process.Kill()
+		}
+	}
+	err := send.SendSFTP(context.Background(), c, files, t.TempDir(), send.Options{Concurrency: 1, Progress: progress})
+	if err == nil {
+		t.Fatal("an upload over a lost connection succeeded")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if !strings.HasPrefix(lines[0], "send ") || !strings.Contains(lines[0], "big_1.0_amd64.deb") {
+		t.Errorf("first line %q does not name the failed upload:\n%v", lines[0], err)
+	}
+	if len(lines) < 2 || !strings.HasPrefix(lines[len(lines)-1], "remove ") {
+		t.Errorf("the failed cleanup is not reported after the cause:\n%v", err)
 	}
 }
 

@@ -31,8 +31,9 @@ type Target struct {
 }
 
 var (
-	_ interp.Target      = (*Target)(nil)
-	_ deb.ContentsTarget = (*Target)(nil)
+	_ interp.Target       = (*Target)(nil)
+	_ interp.CacheChecker = (*Target)(nil)
+	_ deb.ContentsTarget  = (*Target)(nil)
 )
 
 func (t *Target) String() string        { return fmt.Sprintf("<venv %s>", t.spec.Name) }
@@ -164,13 +165,9 @@ type stored struct {
 // Build builds the venv, or takes it from the cache when its inputs are unchanged (no pip run).
 func (t *Target) Build(a *interp.Action) error {
 	h := a.Host
-	// Input files are hashed through the stat cache: unchanged wheels are not read again.
-	osfs := afero.NewOsFs()
-	key, err := t.spec.KeyWith(a.Ctx, h.ToolVersion, func(p string, fi fs.FileInfo) ([32]byte, error) {
-		return h.Cache.FileSumInfo(osfs, p, p, fi)
-	})
+	key, err := t.key(a)
 	if err != nil {
-		return &interp.Error{Pos: t.pos, Msg: err.Error(), Usage: true}
+		return err
 	}
 	// The venv is used where the cache keeps it; with --no-cache, one uncached venv per name,
 	// replaced by the next such build.
@@ -189,11 +186,44 @@ func (t *Target) Build(a *interp.Action) error {
 	return err
 }
 
+// Cached reports whether Build would take the venv from the cache; it hashes the inputs (the
+// stat cache answers for unchanged ones) and writes nothing. A cached venv is ready for the
+// packages that contain it to be checked in turn.
+func (t *Target) Cached(a *interp.Action) (bool, error) {
+	key, err := t.key(a)
+	if err != nil {
+		return false, err
+	}
+	obj, ok := a.Host.Cache.Lookup("venv", key)
+	if !ok {
+		return false, nil
+	}
+	res, err := loadStored(obj)
+	if err != nil {
+		return false, nil // a broken entry: Build makes it again
+	}
+	t.res = res
+	return true, nil
+}
+
+// key is the venv's action key. Input files are hashed through the stat cache: unchanged
+// wheels are not read again.
+func (t *Target) key(a *interp.Action) (string, error) {
+	osfs := afero.NewOsFs()
+	key, err := t.spec.KeyWith(a.Ctx, a.Host.ToolVersion, func(p string, fi fs.FileInfo) ([32]byte, error) {
+		return a.Host.Cache.FileSumInfo(osfs, p, p, fi)
+	})
+	if err != nil {
+		return "", &interp.Error{Pos: t.pos, Msg: err.Error(), Usage: true, Cause: err}
+	}
+	return key, nil
+}
+
 // build runs pip and keeps the venv at obj: obj/tree is the venv, obj/result.json what it needs.
 func (t *Target) build(a *interp.Action, key, obj string) error {
 	h := a.Host
 	if err := CheckPython(a.Ctx, t.spec.Python); err != nil {
-		return &interp.Error{Pos: t.pos, Msg: fmt.Sprintf("venv %s: %v", t.spec.Name, err), Usage: true}
+		return &interp.Error{Pos: t.pos, Msg: fmt.Sprintf("venv %s: %v", t.spec.Name, err), Usage: true, Cause: err}
 	}
 	logDir := filepath.Join(h.Cache.Dir(), "logs")
 	os.MkdirAll(logDir, 0o755)
@@ -205,7 +235,7 @@ func (t *Target) build(a *interp.Action, key, obj string) error {
 	defer logf.Close()
 	res, err := Build(a.Ctx, t.spec, filepath.Join(h.Cache.Dir(), "tmp"), logf)
 	if err != nil {
-		return &interp.Error{Pos: t.pos, Msg: fmt.Sprintf("%v (log: %s)", err, logPath)}
+		return &interp.Error{Pos: t.pos, Msg: fmt.Sprintf("%v (log: %s)", err, logPath), Cause: err}
 	}
 	defer os.RemoveAll(res.Dir) // moved into obj unless something failed
 	if err := os.Mkdir(obj, 0o755); err != nil {
