@@ -29,8 +29,9 @@ import (
 // stanzaFirst lists the Packages fields in the order apt-ftparchive writes them; others follow.
 var stanzaFirst = []string{"Package", "Source", "Version", "Architecture", "Maintainer", "Installed-Size"}
 
-// readDeb reads the .deb at abs: control data and whole-file hashes, and with verify
-// also every data.tar path (none may escape the package root) and the md5sums.
+// readDeb reads the .deb at abs: control data, the start of data.tar and whole-file hashes,
+// and with verify all of data.tar: every path (none may escape the package root) and the
+// md5sums.
 // Buffers come from bufs (a pool of *bufio.Reader), as allocating one per file
 // costs more than reading a tiny package. Symbolic links are not followed. The
 // returned FileInfo is the file's as read (size and mtime key the index cache).
@@ -57,7 +58,7 @@ func readDeb(abs string, verify bool, bufs *sync.Pool) (*deb.Info, os.FileInfo, 
 		br.Reset(f)
 	}
 	defer bufs.Put(br)
-	info, err := deb.Read(br, deb.ReadOptions{Hash: true, Verify: verify})
+	info, err := deb.Read(br, deb.ReadOptions{Hash: true, Verify: verify, DataHead: true})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -37,6 +37,8 @@ type PublishOptions struct {
 	// KeepGenerations generations (default 3).
 	ByHashGrace     time.Duration
 	KeepGenerations int
+	// Verify, when set, overrides repo.conf's Verify for this publish.
+	Verify Verify
 }
 
 // Rejection is an upload that was refused.

@@ -45,6 +45,9 @@ type Config struct {
 	// URL is where clients reach public/ (e.g. "https://apt.example.com/"); setup.sh
 	// carries it. Optional: without one, setup.sh asks for --repo URL.
 	URL string
+	// Verify is how much of each upload Publish reads ("": VerifyBasic); PublishOptions
+	// can override it.
+	Verify Verify
 }
 
 // DefaultConfig returns the configuration Init uses when InitOptions leaves fields empty.
@@ -91,6 +94,9 @@ func (c Config) validate() error {
 			return fmt.Errorf("URL: %w", err)
 		}
 	}
+	if _, err := ParseVerify(string(c.Verify)); err != nil {
+		return fmt.Errorf("repo config: %w", err)
+	}
 	return nil
 }
 
@@ -110,6 +116,9 @@ func (c Config) paragraph() control.Paragraph {
 	}
 	if c.URL != "" {
 		p.Set("URL", c.URL)
+	}
+	if c.Verify != "" {
+		p.Set("Verify", string(c.Verify))
 	}
 	return p
 }
@@ -136,6 +145,7 @@ func ReadConfig(dir string) (Config, error) {
 		Architectures: strings.Fields(p.Get("Architectures")),
 		Description:   p.Get("Description"),
 		URL:           p.Get("URL"),
+		Verify:        Verify(p.Get("Verify")),
 	}
 	if c.Codename == "" {
 		c.Codename = c.Suite
@@ -192,6 +202,7 @@ func Init(dir string, opt InitOptions) error {
 	c.Description = o.Description
 	c.ValidFor = o.ValidFor
 	c.URL = o.URL
+	c.Verify = o.Verify
 	if err := c.validate(); err != nil {
 		return err
 	}
