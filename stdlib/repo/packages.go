@@ -4,7 +4,6 @@ package repo
 // every binary-ARCH directory, each reachable by hash before it goes live.
 
 import (
-	"bytes"
 	"context"
 	"crypto/md5"
 	"crypto/sha256"
@@ -20,7 +19,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
 	"github.com/upds/upds/interp/atomicfile"
 	"github.com/upds/upds/interp/parallel"
 )
@@ -93,7 +91,7 @@ func writeIndexes(pub string, cfg Config, live []*poolEntry, st *state, now time
 		if prev != nil && prev.Key == key && indexIntact(abs, prev) {
 			return prev, nil
 		}
-		return writeIndex(abs, d, cfg, l, key, prev, now, pol)
+		return writeIndex(abs, d, cfg, l, key, prev, now, pol, loadGzCache(gzCachePath(pub, d)))
 	})
 	if err != nil {
 		return err
@@ -116,7 +114,7 @@ func indexIntact(abs string, s *indexState) bool {
 }
 
 // writeIndex writes the index directory abs (d relative to dists/SUITE) listing l.
-func writeIndex(abs, d string, cfg Config, l []*poolEntry, key string, prev *indexState, now time.Time, pol byHashPolicy) (*indexState, error) {
+func writeIndex(abs, d string, cfg Config, l []*poolEntry, key string, prev *indexState, now time.Time, pol byHashPolicy, zc *gzCache) (*indexState, error) {
 	byhash := filepath.Join(abs, "by-hash", "SHA256")
 	if err := os.MkdirAll(byhash, 0o755); err != nil {
 		return nil, err
@@ -125,7 +123,9 @@ func writeIndex(abs, d string, cfg Config, l []*poolEntry, key string, prev *ind
 	rel := []byte(fmt.Sprintf("Archive: %s\nOrigin: %s\nLabel: %s\nComponent: %s\nArchitecture: %s\n",
 		cfg.Suite, cfg.Origin, cfg.Label, cfg.Component, arch))
 	ns := &indexState{Key: key}
-	staged, err := stageIndex(abs, packagesText(l), rel, ns)
+	digest := hashStanzas(l)
+	pk, ends := packagesSegments(l)
+	staged, err := stageIndex(abs, pk, digest, func() ([]byte, error) { return zc.gzip(pk, ends) }, rel, ns)
 	for _, f := range staged {
 		defer f.Abort()
 	}
@@ -141,38 +141,20 @@ func writeIndex(abs, d string, cfg Config, l []*poolEntry, key string, prev *ind
 	}
 	ns.Mtime = fi.ModTime().UnixNano()
 	ns.Generations = pruneByHash(byhash, ns, prev, now, pol)
+	zc.save()
 	return ns, nil
 }
 
-// packagesText is the Packages file listing l.
-func packagesText(l []*poolEntry) []byte {
-	size := 0
-	for _, e := range l {
-		size += len(e.Stanza) + 1
-	}
-	pk := make([]byte, 0, size)
-	for i, e := range l {
-		if i > 0 {
-			pk = append(pk, '\n')
-		}
-		pk = append(pk, e.Stanza...)
-	}
-	return pk
-}
-
-// stageIndex writes Packages, Packages.gz and Release as temporary files in abs (in that
-// order, the order they are renamed in), syncs the first two (by-hash links them before they
-// go live) and records their sums in ns.Files. Compressing, hashing, and writing and syncing
-// Packages run at the same time. The files returned, even with an error, must be aborted.
-func stageIndex(abs string, pk, rel []byte, ns *indexState) ([]*atomicfile.File, error) {
+// stageIndex writes Packages (pk, whose digests digest returns), Packages.gz (what gzip
+// returns) and Release as temporary files in abs (in that order, the order they are renamed
+// in), syncs the first two (by-hash links them before they go live) and records their sums in
+// ns.Files. Compressing, and writing and syncing Packages run at the same time. The files
+// returned, even with an error, must be aborted.
+func stageIndex(abs string, pk []byte, digest func() digests, gzip func() ([]byte, error), rel []byte, ns *indexState) ([]*atomicfile.File, error) {
 	var wg sync.WaitGroup
 	var gz []byte
 	var gzErr error
-	wg.Go(func() { gz, gzErr = gzipBytes(pk) })
-	var pkMD5 [md5.Size]byte
-	var pkSHA [sha256.Size]byte
-	wg.Go(func() { pkMD5 = md5.Sum(pk) })
-	wg.Go(func() { pkSHA = sha256.Sum256(pk) })
+	wg.Go(func() { gz, gzErr = gzip() })
 	var staged []*atomicfile.File
 	pkf, err := stage(abs, "Packages", pk)
 	if err == nil {
@@ -180,6 +162,7 @@ func stageIndex(abs string, pk, rel []byte, ns *indexState) ([]*atomicfile.File,
 		err = syncStaged(pkf)
 	}
 	wg.Wait()
+	d := digest()
 	if err != nil {
 		return staged, err
 	}
@@ -187,7 +170,7 @@ func stageIndex(abs string, pk, rel []byte, ns *indexState) ([]*atomicfile.File,
 		return staged, gzErr
 	}
 	ns.Files = map[string]fileSum{
-		"Packages":    {Size: int64(len(pk)), MD5: hex.EncodeToString(pkMD5[:]), SHA256: hex.EncodeToString(pkSHA[:])},
+		"Packages":    {Size: int64(len(pk)), MD5: hex.EncodeToString(d.md5[:]), SHA256: hex.EncodeToString(d.sha256[:])},
 		"Packages.gz": sums(gz),
 		"Release":     sums(rel),
 	}
@@ -275,20 +258,4 @@ func pruneByHash(byhash string, ns, prev *indexState, now time.Time, pol byHashP
 		}
 	}
 	return kept
-}
-
-func gzipBytes(data []byte) ([]byte, error) {
-	var b bytes.Buffer
-	b.Grow(len(data)/8 + 64)
-	zw, err := gzip.NewWriterLevel(&b, gzip.BestSpeed)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := zw.Write(data); err != nil {
-		return nil, err
-	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
 }
