@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"unsafe"
 
 	"github.com/upds/upds/interp/atomicfile"
 	"github.com/upds/upds/stdlib/version"
@@ -55,8 +56,9 @@ const (
 // adding (or replacing) the entry of a pool path or deleting one.
 type indexCache struct {
 	entries map[string]*poolEntry
-	records int  // records in the file
-	ok      bool // the file was present and read to its end
+	order   []*poolEntry // every entry added, in file order (see sortedLive)
+	records int          // records in the file
+	ok      bool         // the file was present and read to its end
 }
 
 // loadCache reads the index cache. When it is missing or damaged (a publish was
@@ -69,8 +71,11 @@ func loadCache(dir string) *indexCache {
 		return c
 	}
 	b := data[len(cacheMagic):]
-	// Strings are cut out of one copy of the file rather than allocated one by one.
-	all := string(b)
+	// Strings are cut out of the file's bytes (never changed afterwards) rather than
+	// allocated one by one.
+	all := unsafe.String(unsafe.SliceData(b), len(b))
+	c.entries = make(map[string]*poolEntry, len(b)/512)
+	c.order = make([]*poolEntry, 0, len(b)/512)
 	bad := false
 	pos := func() int { return len(all) - len(b) }
 	span := func() (int, int) {
@@ -123,6 +128,7 @@ func loadCache(dir string) *indexCache {
 				break
 			}
 			c.entries[e.Path] = e
+			c.order = append(c.order, e)
 		default:
 			bad = true
 		}

@@ -200,21 +200,23 @@ func walkPool(ctx context.Context, pub string, cache map[string]*poolEntry) (ent
 }
 
 func sortEntries(es []*poolEntry) {
-	sort.Slice(es, func(i, j int) bool {
-		a, b := es[i], es[j]
-		if a.Name != b.Name {
-			return a.Name < b.Name
+	sort.Slice(es, func(i, j int) bool { return entryLess(es[i], es[j]) })
+}
+
+// entryLess is the index order: by name, version (dpkg's ordering), architecture, path.
+func entryLess(a, b *poolEntry) bool {
+	if c := strings.Compare(a.Name, b.Name); c != 0 {
+		return c < 0
+	}
+	if a.Version != b.Version {
+		if c := version.Compare(a.parsedVersion(), b.parsedVersion()); c != 0 {
+			return c < 0
 		}
-		if a.Version != b.Version {
-			if c := version.Compare(a.parsedVersion(), b.parsedVersion()); c != 0 {
-				return c < 0
-			}
-		}
-		if a.Arch != b.Arch {
-			return a.Arch < b.Arch
-		}
-		return a.Path < b.Path
-	})
+	}
+	if a.Arch != b.Arch {
+		return a.Arch < b.Arch
+	}
+	return a.Path < b.Path
 }
 
 // keepNewest keeps the n newest versions of each (package, architecture); es is sorted.

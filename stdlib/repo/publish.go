@@ -172,11 +172,7 @@ func (p *publisher) loadKey() error {
 // retain returns the entries the new index lists, in index order, and those that
 // KeepVersions drops from the pool.
 func (p *publisher) retain() (live, drop []*poolEntry) {
-	live = make([]*poolEntry, 0, len(p.entries))
-	for _, e := range p.entries {
-		live = append(live, e)
-	}
-	sortEntries(live)
+	live = p.sortedLive()
 	if p.opt.KeepVersions > 0 {
 		live, drop = keepNewest(live, p.opt.KeepVersions)
 	}
