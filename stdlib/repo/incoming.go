@@ -111,7 +111,8 @@ const (
 // on every core while this goroutine moves each one as soon as it is read (mkdir and rename
 // cost as much as reading a tiny package, and one mover keeps them from contending for the
 // same directories). The dirty marker is set before the first change to the pool. When ctx
-// ends, the uploads not yet moved stay in incoming/; those moved are synced.
+// ends, the uploads not yet moved stay in incoming/; those moved are synced. Otherwise they
+// are synced while the indexes are made (p.added waits for it).
 func (p *publisher) incoming(ctx context.Context) error {
 	inc := filepath.Join(p.dir, IncomingDir)
 	files, err := uploads(inc)
@@ -153,10 +154,17 @@ func (p *publisher) incoming(ctx context.Context) error {
 	if err != nil && ctx.Err() == nil {
 		return err
 	}
-	if serr := p.syncAdded(); serr != nil {
-		return serr
+	if err != nil {
+		if serr := p.syncAdded(); serr != nil {
+			return serr
+		}
+		return err
 	}
-	return err
+	done := make(chan struct{})
+	var serr error
+	go func() { serr = p.syncAdded(); close(done) }()
+	p.added = func() error { <-done; return serr }
+	return nil
 }
 
 // uploads lists the finished uploads in inc, sorted.

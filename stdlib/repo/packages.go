@@ -77,8 +77,9 @@ func newByHashPolicy(opt PublishOptions) byHashPolicy {
 }
 
 // writeIndexes writes Packages, Packages.gz and Release of every binary-ARCH directory
-// whose content changed, each through by-hash first, and prunes old by-hash files.
-func writeIndexes(pub string, cfg Config, live []*poolEntry, st *state, now time.Time, opt PublishOptions) error {
+// whose content changed, each through by-hash first, and prunes old by-hash files. ready
+// returns once the pool files the indexes list are durable; no index goes live before.
+func writeIndexes(pub string, cfg Config, live []*poolEntry, st *state, now time.Time, opt PublishOptions, ready func() error) error {
 	dirs, lists := indexDirs(cfg, live)
 	dists := filepath.Join(pub, "dists", cfg.Suite)
 	pol := newByHashPolicy(opt)
@@ -91,7 +92,7 @@ func writeIndexes(pub string, cfg Config, live []*poolEntry, st *state, now time
 		if prev != nil && prev.Key == key && indexIntact(abs, prev) {
 			return prev, nil
 		}
-		return writeIndex(abs, d, cfg, l, key, prev, now, pol, loadGzCache(gzCachePath(pub, d)))
+		return writeIndex(abs, d, cfg, l, key, prev, now, pol, loadGzCache(gzCachePath(pub, d)), ready)
 	})
 	if err != nil {
 		return err
@@ -114,7 +115,7 @@ func indexIntact(abs string, s *indexState) bool {
 }
 
 // writeIndex writes the index directory abs (d relative to dists/SUITE) listing l.
-func writeIndex(abs, d string, cfg Config, l []*poolEntry, key string, prev *indexState, now time.Time, pol byHashPolicy, zc *gzCache) (*indexState, error) {
+func writeIndex(abs, d string, cfg Config, l []*poolEntry, key string, prev *indexState, now time.Time, pol byHashPolicy, zc *gzCache, ready func() error) (*indexState, error) {
 	byhash := filepath.Join(abs, "by-hash", "SHA256")
 	if err := os.MkdirAll(byhash, 0o755); err != nil {
 		return nil, err
@@ -130,6 +131,9 @@ func writeIndex(abs, d string, cfg Config, l []*poolEntry, key string, prev *ind
 		defer f.Abort()
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := ready(); err != nil {
 		return nil, err
 	}
 	if err := installIndex(byhash, staged, ns); err != nil {

@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/upds/upds/interp/atomicfile"
@@ -127,6 +128,7 @@ type publisher struct {
 	entries map[string]*poolEntry // pool path -> entry: what the pool holds
 	broken  map[string]bool       // pool paths that could not be read
 	dirty   dirtyMarker
+	added   func() error // waits for the sync of accepted uploads (see incoming)
 }
 
 func newPublisher(dir string, opt PublishOptions) (*publisher, error) {
@@ -184,17 +186,28 @@ func (p *publisher) retain() (live, drop []*poolEntry) {
 // signatures (InRelease last); then it remembers what it published (index cache, state).
 func (p *publisher) commit(live []*poolEntry) error {
 	st := loadState(p.dir)
-	if err := writeIndexes(p.pub, p.cfg, live, st, p.now, p.opt); err != nil {
+	if err := writeIndexes(p.pub, p.cfg, live, st, p.now, p.opt, p.waitAdded); err != nil {
 		return err
 	}
-	if err := writeRelease(p.pub, p.cfg, st, p.sig, p.now, p.extra); err != nil {
+	if err := p.waitAdded(); err != nil {
 		return err
 	}
-	if err := saveCache(p.dir, p.cache, live); err != nil {
-		return fmt.Errorf("save cache: %w", err)
-	}
-	if err := saveState(p.dir, st); err != nil {
-		return fmt.Errorf("save state: %w", err)
+	// Release and the private files at the same time: their fsyncs are most of their cost.
+	// The order of the private ones does not matter: until the dirty marker is cleared, a
+	// publish interrupted now walks the pool, and Release is written from the state anew.
+	var wg sync.WaitGroup
+	var relErr, cacheErr, stateErr error
+	wg.Go(func() { relErr = writeRelease(p.pub, p.cfg, st, p.sig, p.now, p.extra) })
+	wg.Go(func() { cacheErr = saveCache(p.dir, p.cache, live) })
+	wg.Go(func() { stateErr = saveState(p.dir, st) })
+	wg.Wait()
+	switch {
+	case relErr != nil:
+		return relErr
+	case cacheErr != nil:
+		return fmt.Errorf("save cache: %w", cacheErr)
+	case stateErr != nil:
+		return fmt.Errorf("save state: %w", stateErr)
 	}
 	return nil
 }
@@ -241,6 +254,14 @@ func (m *dirtyMarker) clear() error {
 	}
 	m.set = false
 	return os.Remove(m.path)
+}
+
+// waitAdded waits for the sync of accepted uploads that incoming started, if any.
+func (p *publisher) waitAdded() error {
+	if p.added == nil {
+		return nil
+	}
+	return p.added()
 }
 
 // syncAdded makes the pool files of accepted uploads durable before any index refers
