@@ -50,6 +50,7 @@ mb=$(du -cm "${files[@]}" | tail -1 | cut -f1)
 WORK=$(mktemp -d /var/tmp/upds-realdebs.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 go build -o "$WORK/upds" ./cmd/upds
+go build -o "$WORK/repo" ./bench/repo
 mkdir "$WORK/debs"
 ln "${files[@]}" "$WORK/debs/" 2>/dev/null || cp "${files[@]}" "$WORK/debs/"
 last=$(ls "$WORK/debs" | sort | tail -1)
@@ -97,6 +98,11 @@ for _ in $(seq "$RUNS"); do
 	rm -rf "$WORK/rr"; reprepro_conf "$WORK/rr"
 	reprepro -b "$WORK/rr" includedeb stable $(ls "$WORK"/debs/*.deb | grep -v "/$last\$") >/dev/null 2>&1; sync
 	add rrone "$(measure reprepro -b "$WORK/rr" includedeb stable "$WORK/debs/$last")"
+	# Reading the packages alone, as much as each --verify level does (and walking
+	# data.tar's tar headers without md5sums).
+	for m in control head walk full; do
+		add "read$m" "$(measure "$WORK/repo" read "$m" "$WORK/debs")"
+	done
 done
 
 med() { median ${1}; }
@@ -118,3 +124,12 @@ row "reprepro includedeb (copy to pool, index; no signing)" rr "$rrw"
 row "apt-ftparchive packages + gzip + release (index only; no signing)" aft "$rrw"
 row "upds: add one package to the other $((count - 1))" updsone "$rrone"
 row "reprepro includedeb: add one package to the other $((count - 1))" rrone "$rrone"
+echo
+echo "Reading the $count packages (bench/repo read MODE, every core; no repository)"
+echo
+echo "| read | wall | CPU (user+sys) | wall / reprepro includedeb |"
+echo "|---|---|---|---|"
+row "control.tar and the hashes of the file" readcontrol "$rrw"
+row "the same and data.tar's magic number (--verify=basic)" readhead "$rrw"
+row "the same and data.tar decompressed, tar headers walked (no md5)" readwalk "$rrw"
+row "the same and md5sums compared (--verify=full)" readfull "$rrw"
