@@ -33,13 +33,18 @@ func packagesSegments(l []*poolEntry) (pk []byte, ends []int) {
 	return pk, append(ends, len(pk))
 }
 
-// pathHash is the 32-bit FNV-1a hash of p.
+// pathHash is the 32-bit FNV-1a hash of p, its bits mixed by murmur3's finalizer: FNV's low
+// bits alone hardly vary between paths that differ in a few digits.
 func pathHash(p string) uint32 {
 	h := uint32(2166136261)
 	for i := 0; i < len(p); i++ {
 		h = (h ^ uint32(p[i])) * 16777619
 	}
-	return h
+	h ^= h >> 16
+	h *= 0x85ebca6b
+	h ^= h >> 13
+	h *= 0xc2b2ae35
+	return h ^ h>>16
 }
 
 // digests is the MD5 and SHA-256 of a Packages file.
