@@ -99,6 +99,7 @@ func Publish(ctx context.Context, dir string, opt PublishOptions) (*PublishRepor
 	if err := p.incoming(ctx); err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
+	defer p.waitAdded() // whatever happens next, the uploads moved are synced under the lock
 	// The point of no return: from here on the publish runs to its end.
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
