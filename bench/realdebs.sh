@@ -8,7 +8,7 @@
 #
 # Installs reprepro and apt-utils (apt-ftparchive) when missing. Prints a Markdown table of
 # wall and CPU (user + system) seconds, median of RUNS runs each, and each tool's wall time
-# over reprepro's.
+# over reprepro's. (Adding one package to a big repository: bench/repo.sh.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,7 +53,6 @@ go build -o "$WORK/upds" ./cmd/upds
 go build -o "$WORK/repo" ./bench/repo
 mkdir "$WORK/debs"
 ln "${files[@]}" "$WORK/debs/" 2>/dev/null || cp "${files[@]}" "$WORK/debs/"
-last=$(ls "$WORK/debs" | sort | tail -1)
 
 # measure CMD...: "wall cpu" in seconds (CPU = user + system of CMD and its children).
 measure() {
@@ -68,7 +67,7 @@ reprepro_conf() {
 	printf 'Origin: bench\nLabel: bench\nCodename: stable\nArchitectures: amd64\nComponents: main\n' >"$1/conf/distributions"
 }
 
-# upds_publish DIR [FLAGS]: a fresh repository with every package in incoming/, published.
+# upds_fresh DIR: a fresh repository with every package in incoming/.
 upds_fresh() {
 	rm -rf "$1"
 	"$WORK/upds" repo init "$1" --arch amd64,all >/dev/null
@@ -89,15 +88,6 @@ for _ in $(seq "$RUNS"); do
 	add aft "$(measure sh -c "cd '$WORK' && apt-ftparchive packages debs > aft/dists/stable/main/binary-amd64/Packages &&
 		gzip -9kf aft/dists/stable/main/binary-amd64/Packages &&
 		apt-ftparchive release aft/dists/stable > aft/Release && mv aft/Release aft/dists/stable/Release")"
-	# Adding one package to the repository of the others.
-	upds_fresh "$WORK/u"
-	mv "$WORK/u/incoming/$last" "$WORK"
-	"$WORK/upds" repo publish "$WORK/u" >/dev/null
-	mv "$WORK/$last" "$WORK/u/incoming/"; sync
-	add updsone "$(measure "$WORK/upds" repo publish "$WORK/u")"
-	rm -rf "$WORK/rr"; reprepro_conf "$WORK/rr"
-	reprepro -b "$WORK/rr" includedeb stable $(ls "$WORK"/debs/*.deb | grep -v "/$last\$") >/dev/null 2>&1; sync
-	add rrone "$(measure reprepro -b "$WORK/rr" includedeb stable "$WORK/debs/$last")"
 	# Reading the packages alone, as much as each --verify level does (and walking
 	# data.tar's tar headers without md5sums).
 	for m in control head walk full; do
@@ -107,7 +97,6 @@ done
 
 med() { median ${1}; }
 rrw=$(med "${W[rr]}")
-rrone=$(med "${W[rrone]}")
 row() { # NAME KEY BASE
 	local w c
 	w=$(med "${W[$2]}") c=$(med "${C[$2]}")
@@ -122,8 +111,6 @@ row "upds repo publish (validate, move to pool, index, sign)" upds "$rrw"
 row "upds repo publish --verify=full (also every data.tar)" updsfull "$rrw"
 row "reprepro includedeb (copy to pool, index; no signing)" rr "$rrw"
 row "apt-ftparchive packages + gzip + release (index only; no signing)" aft "$rrw"
-row "upds: add one package to the other $((count - 1))" updsone "$rrone"
-row "reprepro includedeb: add one package to the other $((count - 1))" rrone "$rrone"
 echo
 echo "Reading the $count packages (bench/repo read MODE, every core; no repository)"
 echo
