@@ -6,7 +6,7 @@
 #   SIZES="2000" bash bench/repo.sh
 #
 # Prints a Markdown table of wall times (bash `time`, median of RUNS runs for the full
-# publishes, median of 3 for adding one package). Needs apt-utils and reprepro.
+# publishes, median of ADDS (default 5) for adding one package). Needs apt-utils and reprepro.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,9 +47,9 @@ for n in $SIZES; do
 		cp -l "$WORK/debs-$n"/*.deb "$d/incoming/"
 		sync
 		u+=("$(secs "$WORK/repo" publish "$d")")
-		# upds again over the same pool with its index cache deleted: every pool file is
-		# read again, as apt-ftparchive does (plus signing and by-hash).
-		rm -f "$d/private/index.cache" "$d/private/state.json"
+		# upds again over the same pool with its caches deleted: every pool file is read
+		# and Packages.gz compressed again, as apt-ftparchive does (plus signing and by-hash).
+		rm -rf "$d/private/index.cache" "$d/private/state.json" "$d/private/packages-gz"
 		sync
 		x+=("$(secs "$WORK/repo" publish "$d")")
 		# apt-ftparchive over the same Debian pool (pool/main/b/benchNNNNNN/...): index only.
@@ -65,7 +65,7 @@ done
 
 # Adding one package to the biggest repository (the state left by the last runs above).
 big=${SIZES##* }
-"$WORK/repo" gen 3 "$WORK/extra" 900000
+"$WORK/repo" gen "${ADDS:-5}" "$WORK/extra" 900000
 r=() u=()
 for f in "$WORK/extra"/*.deb; do
 	sync

@@ -5,10 +5,16 @@
 //	go run ./bench/repo gen N DIR [FIRST]   write N packages benchNNNNNN_1.0-1_amd64.deb into DIR
 //	go run ./bench/repo init DIR [STORAGE]  repo.Init with architectures amd64 all (and Storage)
 //	go run ./bench/repo publish DIR         repo.Publish; prints the report summary
+//	go run ./bench/repo read MODE DIR       deb.Read of every DIR/*.deb on every core, as a publish
+//	                                        reads uploads: MODE control (control and hashes),
+//	                                        head (also data.tar's magic: --verify=basic), walk
+//	                                        (data.tar decompressed, tar headers only) or full
+//	                                        (also md5sums: --verify=full)
 package main
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/md5"
@@ -23,12 +29,13 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/upds/upds/interp/parallel"
+	"github.com/upds/upds/stdlib/deb"
 	"github.com/upds/upds/stdlib/repo"
 )
 
 func main() {
 	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: repo gen N DIR [FIRST] | init DIR [STORAGE] | publish DIR")
+		fmt.Fprintln(os.Stderr, "usage: repo gen N DIR [FIRST] | init DIR [STORAGE] | publish DIR | read MODE DIR")
 		os.Exit(2)
 	}
 	var err error
@@ -46,6 +53,12 @@ func main() {
 			cfg.Storage = os.Args[3] // s3://BUCKET/PREFIX (bench/s3.sh)
 		}
 		err = repo.Init(os.Args[2], repo.InitOptions{Config: cfg})
+	case "read":
+		if len(os.Args) < 4 {
+			err = fmt.Errorf("usage: repo read MODE DIR")
+			break
+		}
+		err = readAll(os.Args[2], os.Args[3])
 	case "publish":
 		if p := os.Getenv("CPUPROFILE"); p != "" {
 			f, _ := os.Create(p)
@@ -65,6 +78,34 @@ func main() {
 		fmt.Fprintln(os.Stderr, "repo:", err)
 		os.Exit(1)
 	}
+}
+
+// readAll reads every .deb in dir as mode says.
+func readAll(mode, dir string) error {
+	opt, ok := map[string]deb.ReadOptions{
+		"control": {Hash: true},
+		"head":    {Hash: true, DataHead: true},
+		"walk":    {Hash: true, Files: true},
+		"full":    {Hash: true, Verify: true},
+	}[mode]
+	if !ok {
+		return fmt.Errorf("read: mode %q: want control, head, walk or full", mode)
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.deb"))
+	if err != nil {
+		return err
+	}
+	return parallel.ForEach(context.Background(), len(files), 0, func(_ context.Context, i int) error {
+		f, err := os.Open(files[i])
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if _, err := deb.Read(bufio.NewReaderSize(f, 64<<10), opt); err != nil {
+			return fmt.Errorf("%s: %w", files[i], err)
+		}
+		return nil
+	})
 }
 
 func gen(n, first int, dir string) error {

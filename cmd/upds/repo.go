@@ -127,20 +127,43 @@ func printReport(rep *repo.PublishReport, asJSON bool) error {
 	return nil
 }
 
+// verifyFlag adds --verify to a publishing command; its value is read with repo.ParseVerify.
+func verifyFlag(c *cobra.Command, v *string) {
+	c.Flags().StringVar(v, "verify", "", "how much of each upload to read: basic (ar, control, upload hashes; data.tar not decompressed) or full (also every data.tar path and md5sum); default: repo.conf's Verify, else basic")
+}
+
+// publishOptions are the options of publish and watch, --verify checked.
+func publishOptions(keep int, verify string) (repo.PublishOptions, error) {
+	opt := repo.PublishOptions{KeepVersions: keep}
+	if verify != "" {
+		v, err := repo.ParseVerify(verify)
+		if err != nil {
+			return opt, usageErr("--%v", err)
+		}
+		opt.Verify = v
+	}
+	return opt, nil
+}
+
 func newRepoPublishCmd() *cobra.Command {
 	var keep int
 	var asJSON bool
+	var verify string
 	c := &cobra.Command{
 		Use:   "publish DIR",
 		Short: "Move valid uploads from incoming/ into the pool and sign new indexes",
-		Long: `Validate every .deb in DIR/incoming (readable, control fields valid, name, version and
-architecture matching its file name, no path escaping the package root, not a different
-package under a published name). Refused uploads move to DIR/rejected/ with a .reason file;
+		Long: `Validate every .deb in DIR/incoming (a readable package, control fields valid, name, version
+and architecture matching its file name, not a different package under a published name; with
+--verify=full also every data.tar path and md5sum). Refused uploads move to DIR/rejected/ with a .reason file;
 the rest go to the pool, and Packages, Release, InRelease and Release.gpg are rewritten
 atomically (by-hash keeps the previous generation reachable). Exit 1 if anything was rejected.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			rep, err := repo.Publish(c.Context(), args[0], repo.PublishOptions{KeepVersions: keep})
+			opt, err := publishOptions(keep, verify)
+			if err != nil {
+				return err
+			}
+			rep, err := repo.Publish(c.Context(), args[0], opt)
 			if err != nil {
 				return err
 			}
@@ -155,18 +178,24 @@ atomically (by-hash keeps the previous generation reachable). Exit 1 if anything
 	}
 	c.Flags().IntVar(&keep, "keep", 0, "keep only the N newest versions of each package (0: keep all)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	verifyFlag(c, &verify)
 	return c
 }
 
 func newRepoWatchCmd() *cobra.Command {
 	var keep int
 	var interval time.Duration
+	var verify string
 	c := &cobra.Command{
 		Use:   "watch DIR",
 		Short: "Publish whenever uploads arrive in DIR/incoming",
 		Long:  "Publish whenever finished uploads (not *.tmp) arrive in DIR/incoming (or repo.conf's Incoming\nprefix in a bucket), until interrupted. Bad uploads are rejected and the watch goes on.",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			opt, err := publishOptions(keep, verify)
+			if err != nil {
+				return err
+			}
 			cfg, err := repo.ReadConfig(args[0])
 			if err != nil {
 				return err
@@ -176,7 +205,6 @@ func newRepoWatchCmd() *cobra.Command {
 				inc = cfg.Incoming
 			}
 			fmt.Fprintf(os.Stderr, "upds: watching %s (Ctrl-C to stop)\n", inc)
-			opt := repo.PublishOptions{KeepVersions: keep}
 			return repo.Watch(c.Context(), args[0], repo.WatchOptions{PublishOptions: opt, Interval: interval},
 				func(rep *repo.PublishReport, err error) {
 					if err != nil {
@@ -189,6 +217,7 @@ func newRepoWatchCmd() *cobra.Command {
 	}
 	c.Flags().IntVar(&keep, "keep", 0, "keep only the N newest versions of each package (0: keep all)")
 	c.Flags().DurationVar(&interval, "interval", 500*time.Millisecond, "how often incoming/ is scanned")
+	verifyFlag(c, &verify)
 	return c
 }
 

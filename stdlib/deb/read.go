@@ -74,6 +74,9 @@ type ReadOptions struct {
 	Verify bool
 	// Hash computes the size, MD5 and SHA256 of the whole file.
 	Hash bool
+	// DataHead, without Files or Verify, decompresses only the start of data.tar and checks
+	// its first entry (see checkDataHead): data.tar is otherwise skipped unread.
+	DataHead bool
 }
 
 // Limits on what Read buffers, so that hostile input cannot make it allocate without bound.
@@ -168,6 +171,10 @@ func Read(r io.Reader, opt ReadOptions) (*Info, error) {
 			info.DataCompression = c.name
 			if opt.Files || opt.Verify {
 				if err := info.readData(mr, c, opt); err != nil {
+					return nil, fmt.Errorf("%s: %w", name, err)
+				}
+			} else if opt.DataHead {
+				if err := checkDataHead(mr, c); err != nil {
 					return nil, fmt.Errorf("%s: %w", name, err)
 				}
 			}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"unsafe"
 
 	"github.com/upds/upds/interp/atomicfile"
 	"github.com/upds/upds/interp/storage"
@@ -60,9 +61,10 @@ const (
 // adding (or replacing) the entry of a pool path or deleting one.
 type indexCache struct {
 	entries map[string]*poolEntry
-	records int    // records in the file
-	ok      bool   // the file was present and read to its end
-	id      string // the state (publish) the entries describe: the last opState record
+	order   []*poolEntry // every entry added, in file order (see sortedLive)
+	records int          // records in the file
+	ok      bool         // the file was present and read to its end
+	id      string       // the state (publish) the entries describe: the last opState record
 }
 
 // loadCache reads the index cache. When it is missing or damaged (a publish was
@@ -75,8 +77,11 @@ func loadCache(dir string) *indexCache {
 		return c
 	}
 	b := data[len(cacheMagic):]
-	// Strings are cut out of one copy of the file rather than allocated one by one.
-	all := string(b)
+	// Strings are cut out of the file's bytes (never changed afterwards) rather than
+	// allocated one by one.
+	all := unsafe.String(unsafe.SliceData(b), len(b))
+	c.entries = make(map[string]*poolEntry, len(b)/512)
+	c.order = make([]*poolEntry, 0, len(b)/512)
 	bad := false
 	pos := func() int { return len(all) - len(b) }
 	span := func() (int, int) {
@@ -131,6 +136,7 @@ func loadCache(dir string) *indexCache {
 				break
 			}
 			c.entries[e.Path] = e
+			c.order = append(c.order, e)
 		default:
 			bad = true
 		}

@@ -193,7 +193,7 @@ func (p *publisher) inspect(inc, file string, bufs *sync.Pool) *candidate {
 		c.err = errors.New("not a .deb file (name must end in .deb)")
 		return c
 	}
-	info, err := readDeb(filepath.Join(inc, c.file), true, bufs)
+	info, err := readDeb(filepath.Join(inc, c.file), p.verifyFull(), bufs)
 	if err != nil {
 		c.err = fmt.Errorf("not a valid .deb: %w", err)
 		return c

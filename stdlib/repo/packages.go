@@ -14,7 +14,6 @@ import (
 	"path"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
@@ -87,7 +86,9 @@ type builtIndex struct {
 // whose content changed, each through by-hash first: all the by-hash files, then all the
 // indexes. It returns the by-hash files that no kept generation names, to be deleted once
 // the new Release is live.
-func writeIndexes(ctx context.Context, pub storage.Store, cfg Config, live []*poolEntry, st *state, now time.Time, opt PublishOptions) ([]string, error) {
+// gzDir is the repository directory, whose private/packages-gz keeps the compressed
+// segments of Packages.gz for the next publish (see gzindex.go).
+func writeIndexes(ctx context.Context, pub storage.Store, gzDir string, cfg Config, live []*poolEntry, st *state, now time.Time, opt PublishOptions) ([]string, error) {
 	dirs, lists := indexDirs(cfg, live)
 	pol := newByHashPolicy(opt)
 	built, err := parallel.Map(ctx, len(dirs), 0, func(ctx context.Context, i int) (*builtIndex, error) {
@@ -97,7 +98,7 @@ func writeIndexes(ctx context.Context, pub storage.Store, cfg Config, live []*po
 		if prev != nil && prev.Key == key && indexIntact(ctx, pub, "dists/"+cfg.Suite+"/"+d, prev) {
 			return &builtIndex{state: prev}, nil
 		}
-		return buildIndex("dists/"+cfg.Suite+"/"+d, cfg, l, key, prev, now, pol)
+		return buildIndex("dists/"+cfg.Suite+"/"+d, cfg, l, key, prev, now, pol, loadGzCache(gzCachePath(gzDir, d)))
 	})
 	if err != nil {
 		return nil, err
@@ -144,25 +145,20 @@ func indexIntact(ctx context.Context, pub storage.Store, dir string, s *indexSta
 // buildIndex makes the index files of dir listing l: Packages, its gzip and the
 // per-architecture Release, with their sums, by-hash copies and generations.
 // Compressing and hashing run at the same time.
-func buildIndex(dir string, cfg Config, l []*poolEntry, key string, prev *indexState, now time.Time, pol byHashPolicy) (*builtIndex, error) {
+func buildIndex(dir string, cfg Config, l []*poolEntry, key string, prev *indexState, now time.Time, pol byHashPolicy, zc *gzCache) (*builtIndex, error) {
 	arch := strings.TrimPrefix(path.Base(dir), "binary-")
 	rel := []byte(fmt.Sprintf("Archive: %s\nOrigin: %s\nLabel: %s\nComponent: %s\nArchitecture: %s\n",
 		cfg.Suite, cfg.Origin, cfg.Label, cfg.Component, arch))
-	pk := packagesText(l)
-	var wg sync.WaitGroup
-	var gz []byte
-	var gzErr error
-	wg.Go(func() { gz, gzErr = gzipBytes(pk) })
-	var pkMD5 [md5.Size]byte
-	var pkSHA [sha256.Size]byte
-	wg.Go(func() { pkMD5 = md5.Sum(pk) })
-	pkSHA = sha256.Sum256(pk)
-	wg.Wait()
-	if gzErr != nil {
-		return nil, gzErr
+	digest := hashStanzas(l)
+	pk, ends := packagesSegments(l)
+	gz, err := zc.gzip(pk, ends)
+	d := digest()
+	if err != nil {
+		return nil, err
 	}
+	zc.save()
 	ns := &indexState{Key: key, Files: map[string]fileSum{
-		"Packages":    {Size: int64(len(pk)), MD5: hex.EncodeToString(pkMD5[:]), SHA256: hex.EncodeToString(pkSHA[:])},
+		"Packages":    {Size: int64(len(pk)), MD5: hex.EncodeToString(d.md5[:]), SHA256: hex.EncodeToString(d.sha256[:])},
 		"Packages.gz": sums(gz),
 		"Release":     sums(rel),
 	}}
@@ -179,22 +175,6 @@ func buildIndex(dir string, cfg Config, l []*poolEntry, key string, prev *indexS
 		}
 	}
 	return b, nil
-}
-
-// packagesText is the Packages file listing l.
-func packagesText(l []*poolEntry) []byte {
-	size := 0
-	for _, e := range l {
-		size += len(e.Stanza) + 1
-	}
-	pk := make([]byte, 0, size)
-	for i, e := range l {
-		if i > 0 {
-			pk = append(pk, '\n')
-		}
-		pk = append(pk, e.Stanza...)
-	}
-	return pk
 }
 
 // keptGenerations returns the by-hash generations to keep, the new one (ns's) first: the

@@ -49,8 +49,9 @@ func readDeb(abs string, verify bool, bufs *sync.Pool) (*deb.Info, error) {
 	return readDebFrom(f, fi.Size(), verify, bufs)
 }
 
-// readDebFrom reads a .deb of size bytes: control data and whole-file hashes, and with
-// verify also every data.tar path (none may escape the package root) and the md5sums.
+// readDebFrom reads a .deb of size bytes: control data, the start of data.tar and whole-file
+// hashes, and with verify all of data.tar: every path (none may escape the package root)
+// and the md5sums.
 // Buffers come from bufs (a pool of *bufio.Reader), as allocating one per file costs more
 // than reading a tiny package.
 func readDebFrom(r io.Reader, size int64, verify bool, bufs *sync.Pool) (*deb.Info, error) {
@@ -61,7 +62,7 @@ func readDebFrom(r io.Reader, size int64, verify bool, bufs *sync.Pool) (*deb.In
 		br.Reset(r)
 	}
 	defer bufs.Put(br)
-	info, err := deb.Read(br, deb.ReadOptions{Hash: true, Verify: verify})
+	info, err := deb.Read(br, deb.ReadOptions{Hash: true, Verify: verify, DataHead: true})
 	if err != nil {
 		return nil, err
 	}
@@ -203,21 +204,23 @@ func listPool(ctx context.Context, pub storage.Store, cache map[string]*poolEntr
 }
 
 func sortEntries(es []*poolEntry) {
-	sort.Slice(es, func(i, j int) bool {
-		a, b := es[i], es[j]
-		if a.Name != b.Name {
-			return a.Name < b.Name
+	sort.Slice(es, func(i, j int) bool { return entryLess(es[i], es[j]) })
+}
+
+// entryLess is the index order: by name, version (dpkg's ordering), architecture, path.
+func entryLess(a, b *poolEntry) bool {
+	if c := strings.Compare(a.Name, b.Name); c != 0 {
+		return c < 0
+	}
+	if a.Version != b.Version {
+		if c := version.Compare(a.parsedVersion(), b.parsedVersion()); c != 0 {
+			return c < 0
 		}
-		if a.Version != b.Version {
-			if c := version.Compare(a.parsedVersion(), b.parsedVersion()); c != 0 {
-				return c < 0
-			}
-		}
-		if a.Arch != b.Arch {
-			return a.Arch < b.Arch
-		}
-		return a.Path < b.Path
-	})
+	}
+	if a.Arch != b.Arch {
+		return a.Arch < b.Arch
+	}
+	return a.Path < b.Path
 }
 
 // keepNewest keeps the n newest versions of each (package, architecture); es is sorted.

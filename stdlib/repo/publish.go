@@ -38,6 +38,8 @@ type PublishOptions struct {
 	// KeepGenerations generations (default 3).
 	ByHashGrace     time.Duration
 	KeepGenerations int
+	// Verify, when set, overrides repo.conf's Verify for this publish.
+	Verify Verify
 }
 
 // Rejection is an upload that was refused.
@@ -212,11 +214,7 @@ func (p *publisher) loadKey(ctx context.Context) error {
 // retain returns the entries the new index lists, in index order, and those that
 // KeepVersions drops from the pool.
 func (p *publisher) retain() (live, drop []*poolEntry) {
-	live = make([]*poolEntry, 0, len(p.entries))
-	for _, e := range p.entries {
-		live = append(live, e)
-	}
-	sortEntries(live)
+	live = p.sortedLive()
 	if p.opt.KeepVersions > 0 {
 		live, drop = keepNewest(live, p.opt.KeepVersions)
 	}
@@ -230,7 +228,7 @@ func (p *publisher) retain() (live, drop []*poolEntry) {
 // no generation keeps and saves the index cache of this machine.
 func (p *publisher) commit(held context.Context, live []*poolEntry) error {
 	ctx := context.WithoutCancel(held)
-	old, err := writeIndexes(ctx, p.st.pub, p.cfg, live, p.state, p.now, p.opt)
+	old, err := writeIndexes(ctx, p.st.pub, p.dir, p.cfg, live, p.state, p.now, p.opt)
 	if err != nil {
 		return err
 	}

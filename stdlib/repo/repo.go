@@ -55,6 +55,9 @@ type Config struct {
 	Storage string
 	// Incoming is where uploads arrive: "" for DIR/incoming, or s3://BUCKET/PREFIX.
 	Incoming string
+	// Verify is how much of each upload Publish reads ("": VerifyBasic); PublishOptions
+	// can override it.
+	Verify Verify
 }
 
 // DefaultConfig returns the configuration Init uses when InitOptions leaves fields empty.
@@ -109,6 +112,9 @@ func (c Config) validate() error {
 			return fmt.Errorf("repo config: %s: %w", f.name, err)
 		}
 	}
+	if _, err := ParseVerify(string(c.Verify)); err != nil {
+		return fmt.Errorf("repo config: %w", err)
+	}
 	return nil
 }
 
@@ -134,6 +140,9 @@ func (c Config) paragraph() control.Paragraph {
 	}
 	if c.Incoming != "" {
 		p.Set("Incoming", c.Incoming)
+	}
+	if c.Verify != "" {
+		p.Set("Verify", string(c.Verify))
 	}
 	return p
 }
@@ -162,6 +171,7 @@ func ReadConfig(dir string) (Config, error) {
 		URL:           p.Get("URL"),
 		Storage:       p.Get("Storage"),
 		Incoming:      p.Get("Incoming"),
+		Verify:        Verify(p.Get("Verify")),
 	}
 	if c.Codename == "" {
 		c.Codename = c.Suite
@@ -262,6 +272,7 @@ func initConfig(o Config) Config {
 	c.ValidFor = o.ValidFor
 	c.URL = o.URL
 	c.Storage, c.Incoming = o.Storage, o.Incoming
+	c.Verify = o.Verify
 	return c
 }
 

@@ -261,12 +261,7 @@ func TestRejections(t *testing.T) {
 
 	os.WriteFile(filepath.Join(inc, "corrupt_1.0_amd64.deb"), []byte("!<arch>\nthis is not a deb"), 0o644)
 	os.WriteFile(filepath.Join(inc, "notes.txt"), []byte("hello"), 0o644)
-	craftDeb(t, filepath.Join(inc, "evil_1.0_amd64.deb"), "Package: evil\nVersion: 1.0\nArchitecture: amd64\nMaintainer: x <x@x>\nDescription: x\n",
-		[]string{"./", "./usr/", "./usr/../../etc/cron.d/evil"})
-	craftDeb(t, filepath.Join(inc, "link_1.0_amd64.deb"), "Package: link\nVersion: 1.0\nArchitecture: amd64\nMaintainer: x <x@x>\nDescription: x\n",
-		[]string{"./", "./usr/", "./usr/up -> ../../escaped", "./usr/up/evil"})
-	craftDeb(t, filepath.Join(inc, "abs_1.0_amd64.deb"), "Package: abs\nVersion: 1.0\nArchitecture: amd64\nDescription: x\n",
-		[]string{"/etc/passwd"})
+	// (data.tar paths and md5sums: TestVerifyLevels)
 	craftDeb(t, filepath.Join(inc, "named_1.0_amd64.deb"), "Package: other\nVersion: 1.0\nArchitecture: amd64\nDescription: x\n",
 		[]string{"./usr/x"})
 	craftDeb(t, filepath.Join(inc, "wrong_1.0_s390x.deb"), "Package: wrong\nVersion: 1.0\nArchitecture: s390x\nDescription: x\n",
@@ -290,9 +285,6 @@ func TestRejections(t *testing.T) {
 	want := map[string]string{
 		"corrupt_1.0_amd64.deb":    "not a valid .deb",
 		"notes.txt":                "not a .deb",
-		"evil_1.0_amd64.deb":       "escapes",
-		"link_1.0_amd64.deb":       "goes through the symbolic link /usr/up",
-		"abs_1.0_amd64.deb":        "absolute",
 		"named_1.0_amd64.deb":      "does not match",
 		"wrong_1.0_s390x.deb":      "s390x",
 		"badver_1.0~~x!_amd64.deb": "version",
