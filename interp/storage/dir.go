@@ -65,6 +65,11 @@ func (d *Dir) Put(ctx context.Context, objs ...Object) error {
 				return err
 			}
 			moved = append(moved, abs)
+		case o.LinkFrom != "" && checkName(o.LinkFrom) == nil:
+			if err := linkInto(d.Path(o.LinkFrom), abs); err != nil {
+				return err
+			}
+			moved = append(moved, abs)
 		default:
 			f, err := d.stage(*o, abs)
 			if err != nil {
@@ -85,6 +90,25 @@ func (d *Dir) Put(ctx context.Context, objs ...Object) error {
 		if fi, err := os.Lstat(d.Path(objs[i].Name)); err == nil {
 			objs[i].Stamp = info("", fi).Stamp
 		}
+	}
+	return nil
+}
+
+// linkInto makes abs a hard link of src (a file of the store, already durable): a link
+// beside abs renamed over it. A rename onto another name of the same file does nothing,
+// so the link is removed after it either way.
+func linkInto(src, abs string) error {
+	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		return err
+	}
+	tmp := filepath.Join(filepath.Dir(abs), atomicfile.TempPrefix(abs)+"link")
+	os.Remove(tmp)
+	if err := os.Link(src, tmp); err != nil {
+		return fmt.Errorf("link %s: %w", abs, err)
+	}
+	defer os.Remove(tmp)
+	if err := os.Rename(tmp, abs); err != nil {
+		return fmt.Errorf("link %s: %w", abs, err)
 	}
 	return nil
 }

@@ -30,6 +30,10 @@ type Object struct {
 	// (a Dir renames it; an S3 store uploads it and removes it after the upload).
 	File string
 	Move bool
+	// LinkFrom names an object of the store, written by an earlier Put, whose content is
+	// Data's: a Dir hard-links it instead of writing Data again (the by-hash copy of a
+	// Packages file of 9 MB, say); other stores write Data.
+	LinkFrom string
 	// CacheControl is the Cache-Control an HTTP server sends with the object (S3 stores
 	// keep it; a Dir has no use for it): "no-cache" for names whose content changes,
 	// ImmutableCache for content-addressed ones.

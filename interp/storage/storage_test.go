@@ -224,3 +224,31 @@ func TestParseS3(t *testing.T) {
 		}
 	}
 }
+
+// TestDirLinkFrom: an object with LinkFrom is a hard link of the object named (the same file,
+// not a second copy), and replaces what was at its name; with the same name linked twice
+// nothing is left behind.
+func TestDirLinkFrom(t *testing.T) {
+	root := t.TempDir()
+	d := NewDir(root)
+	ctx := t.Context()
+	if err := d.Put(ctx, Object{Name: "a/by-hash/x", Data: []byte("index")}, Object{Name: "a/Packages", Data: []byte("old")}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := d.Put(ctx, Object{Name: "a/Packages", Data: []byte("index"), LinkFrom: "a/by-hash/x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src, err1 := os.Stat(filepath.Join(root, "a/by-hash/x"))
+	dst, err2 := os.Stat(filepath.Join(root, "a/Packages"))
+	if err1 != nil || err2 != nil || !os.SameFile(src, dst) {
+		t.Fatalf("a/Packages is not a link of a/by-hash/x: %v %v", err1, err2)
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "a/Packages")); string(b) != "index" {
+		t.Errorf("a/Packages: %q", b)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(root, "a")); len(ents) != 2 {
+		t.Errorf("a/ holds %d names, want Packages and by-hash", len(ents))
+	}
+}

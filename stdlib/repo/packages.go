@@ -168,11 +168,13 @@ func buildIndex(dir string, cfg Config, l []*poolEntry, key string, prev *indexS
 		name string
 		data []byte
 	}{{"Packages", pk}, {"Packages.gz", gz}, {"Release", rel}} {
-		b.files = append(b.files, storage.Object{Name: dir + "/" + f.name, Data: f.data, CacheControl: "no-cache"})
+		o := storage.Object{Name: dir + "/" + f.name, Data: f.data, CacheControl: "no-cache"}
 		if f.name != "Release" {
-			b.byHash = append(b.byHash, storage.Object{Name: dir + "/by-hash/SHA256/" + ns.Files[f.name].SHA256,
-				Data: f.data, CacheControl: storage.ImmutableCache})
+			// The by-hash copy is written first; the index is a link of it where the store can.
+			o.LinkFrom = dir + "/by-hash/SHA256/" + ns.Files[f.name].SHA256
+			b.byHash = append(b.byHash, storage.Object{Name: o.LinkFrom, Data: f.data, CacheControl: storage.ImmutableCache})
 		}
+		b.files = append(b.files, o)
 	}
 	return b, nil
 }
