@@ -278,6 +278,3 @@ func copyFile(src, dst string) error {
 	}
 	return out.Close()
 }
-
-// SumBytes is the SHA-256 of in-memory content, as FileSum gives it for files.
-func SumBytes(b []byte) [32]byte { return sha256.Sum256(b) }

@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -84,13 +83,6 @@ func controlMember(name string, triggers, templates, shlibs, symbols *[]byte) *[
 		return symbols
 	}
 	return nil
-}
-
-// isConffile reports whether p is a conffile. md5sums leaves conffiles out, as dh_md5sums
-// does: dpkg keeps their hashes in its database (dpkg --verify checks them there).
-func (pl *Plan) isConffile(p string) bool {
-	i := sort.SearchStrings(pl.conffiles, p)
-	return i < len(pl.conffiles) && pl.conffiles[i] == p
 }
 
 // templateTypes are the types of debconf questions (debconf-devel(7)).

@@ -4,7 +4,6 @@ package repo
 // every binary-ARCH directory, each reachable by hash before it goes live.
 
 import (
-	"bytes"
 	"context"
 	"crypto/md5"
 	"crypto/sha256"
@@ -16,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
 	"github.com/upds/upds/interp/parallel"
 	"github.com/upds/upds/interp/storage"
 )
@@ -216,20 +214,4 @@ func staleByHash(ctx context.Context, pub storage.Store, dir string, s *indexSta
 		return nil
 	})
 	return stale, err
-}
-
-func gzipBytes(data []byte) ([]byte, error) {
-	var b bytes.Buffer
-	b.Grow(len(data)/8 + 64)
-	zw, err := gzip.NewWriterLevel(&b, gzip.BestSpeed)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := zw.Write(data); err != nil {
-		return nil, err
-	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
 }

@@ -39,38 +39,6 @@ type Server struct {
 	done chan error // the exit of cmd
 }
 
-// Start builds SeaweedFS if needed (Binary), starts `weed server` with its filer and S3
-// gateway on free loopback ports, data in a temporary directory, and waits until the
-// gateway answers and Bucket exists. Requests signed with AccessKey may do anything;
-// anonymous requests may read (apt reads the bucket over plain HTTP). The server is
-// stopped when the test ends.
-func Start(t testing.TB) *Server {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
-	defer cancel()
-	bin, err := Binary(ctx, t.Logf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s *Server
-	for attempt := 0; ; attempt++ {
-		s, err = start(ctx, bin, t.TempDir())
-		if err == nil || attempt == 2 {
-			break // a port taken between choosing it and weed binding it: try again
-		}
-		t.Logf("s3test: %v; trying other ports", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Stop(); err != nil {
-			t.Error(err)
-		}
-	})
-	return s
-}
-
 var shared struct {
 	sync.Mutex
 	srv *Server
@@ -88,13 +56,9 @@ func Shared(t testing.TB) *Server {
 	if shared.srv == nil && shared.err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 		defer cancel()
-		var bin string
-		bin, shared.err = Binary(ctx, t.Logf)
+		shared.dir, shared.err = os.MkdirTemp("", "upds-s3test-")
 		if shared.err == nil {
-			shared.dir, shared.err = os.MkdirTemp("", "upds-s3test-")
-		}
-		if shared.err == nil {
-			shared.srv, shared.err = start(ctx, bin, shared.dir)
+			shared.srv, shared.err = StartServer(ctx, shared.dir, t.Logf)
 		}
 	}
 	if shared.err != nil {
@@ -117,14 +81,23 @@ func StopShared() {
 	}
 }
 
-// StartServer starts a server outside a test (benchmarks): like Start, with data in dir;
-// the caller stops it.
+// StartServer builds SeaweedFS if needed (Binary), starts `weed server` with its filer and
+// S3 gateway on free loopback ports, data in dir, and waits until the gateway answers and
+// Bucket exists. Requests signed with AccessKey may do anything; anonymous requests may read
+// (apt reads the bucket over plain HTTP). The caller stops it (Shared: tests; bench/s3).
 func StartServer(ctx context.Context, dir string, logf func(format string, args ...any)) (*Server, error) {
 	bin, err := Binary(ctx, logf)
 	if err != nil {
 		return nil, err
 	}
-	return start(ctx, bin, dir)
+	var s *Server
+	for attempt := 0; ; attempt++ {
+		s, err = start(ctx, bin, dir)
+		if err == nil || attempt == 2 {
+			return s, err // a port taken between choosing it and weed binding it: try again
+		}
+		logf("s3test: %v; trying other ports", err)
+	}
 }
 
 func start(ctx context.Context, bin, dir string) (*Server, error) {
