@@ -82,13 +82,7 @@ func TestServersFromBucket(t *testing.T) {
 // SSH: the server upgrades and ends current.
 func (s *serversRun) deployUpgrade() {
 	t := s.t
-	if err := os.WriteFile(filepath.Join(s.proj, "VERSION"), []byte("1.10.0\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if r := upds(t, s.proj, "run", "build"); r.code != 0 {
-		t.Fatalf("build 1.10.0: exit %d\n%s", r.code, r.stderr)
-	}
-	s.rp.publish(t, s.dist(serversApp, "1.10.0"), s.dist(serversRole, "1.10.0"))
+	s.publish110()
 	args := append([]string{"deploy", "--repo", s.rp.url, "--key", s.rp.key, "--host", s.host}, s.sshArgs...)
 	r := upds(t, s.proj, args...)
 	if r.code != 0 || !strings.Contains(r.stdout, "upgraded") {

@@ -291,8 +291,8 @@ func (s *serversRun) auditCurrent() {
 	}
 }
 
-// upgrade publishes 1.10.0 over 1.9.0 (audit: outdated), upgrades with apt-get (audit: clean).
-func (s *serversRun) upgrade() {
+// publish110 builds the project at 1.10.0 and publishes its app and role packages.
+func (s *serversRun) publish110() {
 	t := s.t
 	if err := os.WriteFile(filepath.Join(s.proj, "VERSION"), []byte("1.10.0\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -301,6 +301,12 @@ func (s *serversRun) upgrade() {
 		t.Fatalf("build 1.10.0: exit %d\n%s", r.code, r.stderr)
 	}
 	s.rp.publish(t, s.dist(serversApp, "1.10.0"), s.dist(serversRole, "1.10.0"))
+}
+
+// upgrade publishes 1.10.0 over 1.9.0 (audit: outdated), upgrades with apt-get (audit: clean).
+func (s *serversRun) upgrade() {
+	t := s.t
+	s.publish110()
 	r := upds(t, s.proj, "audit", "--repo", s.rp.url, "--key", s.rp.key, "--json")
 	rows := auditJSON(t, r)
 	if r.code != 1 || len(rows) != 2 {
