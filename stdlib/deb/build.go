@@ -184,18 +184,16 @@ func (t *Target) setSource(asm *assembly, key string) error {
 // usageError reports a mistake in the package description found while building at the deb()
 // line, with exit code 2; nothing is written. Other errors (a built target's tree cannot be
 // read) are returned as they are.
-func (t *Target) usageError(err error) error {
+func (t *Target) usageError(err error) error { return specUsage(err, t.pos, t.contentPos) }
+
+// specUsage is the *interp.Error of the specError that err is or wraps (err itself if none):
+// at the line of the contents it is about when that is known (contentPos), else at pos; the
+// line of the contents it clashes with is named in the message.
+func specUsage(err error, pos syntax.Position, contentPos []syntax.Position) error {
 	var se *specError
 	if !errors.As(err, &se) {
 		return err
 	}
-	return se.at.usageError(se, err, t.pos, t.contentPos)
-}
-
-// usageError is the *interp.Error of se (which err is or wraps): at the line of the contents
-// it is about when that is known (r and contentPos), else at pos; the line of the contents it
-// clashes with is named in the message.
-func (r *contentRef) usageError(se *specError, err error, pos syntax.Position, contentPos []syntax.Position) error {
 	at := func(i int) syntax.Position {
 		if i < 0 || i >= len(contentPos) {
 			return syntax.Position{}
@@ -203,7 +201,7 @@ func (r *contentRef) usageError(se *specError, err error, pos syntax.Position, c
 		return contentPos[i]
 	}
 	msg := se.msg
-	if r != nil {
+	if r := se.at; r != nil {
 		if p := at(r.content); p.IsValid() {
 			pos = p
 		}

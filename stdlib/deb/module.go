@@ -266,7 +266,7 @@ func builtinDeb(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	s.Owner, s.Group = owner.o, group.o
 	if err := s.Check(h.Project, h.FS); err != nil {
 		if se := (*specError)(nil); errors.As(err, &se) && se.at != nil {
-			return nil, se.at.usageError(se, err, interp.CallerPos(thread), contentPos)
+			return nil, specUsage(err, interp.CallerPos(thread), contentPos)
 		}
 		return nil, err
 	}
