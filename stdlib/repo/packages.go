@@ -9,10 +9,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/upds/upds/interp/parallel"
@@ -40,12 +40,15 @@ func indexDirs(cfg Config, live []*poolEntry) ([]string, [][]*poolEntry) {
 // listKey identifies a list of entries (paths and content).
 func listKey(l []*poolEntry) string {
 	h := sha256.New()
+	buf := make([]byte, 0, 64<<10)
 	for _, e := range l {
-		io.WriteString(h, e.Path)
-		h.Write([]byte{0})
-		io.WriteString(h, e.SHA256)
-		h.Write([]byte{'\n'})
+		buf = append(append(append(append(buf, e.Path...), 0), e.SHA256...), '\n')
+		if len(buf) >= 60<<10 {
+			h.Write(buf)
+			buf = buf[:0]
+		}
 	}
+	h.Write(buf)
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -81,9 +84,9 @@ type builtIndex struct {
 }
 
 // writeIndexes writes Packages, Packages.gz and Release of every binary-ARCH directory
-// whose content changed, each through by-hash first: all the by-hash files, then all the
-// indexes. It returns the by-hash files that no kept generation names, to be deleted once
-// the new Release is live.
+// whose content changed, each through by-hash first: all the by-hash files (each index's
+// as soon as it is built), then all the indexes. It returns the by-hash files that no kept
+// generation names, to be deleted once the new Release is live.
 // gzDir is the repository directory, whose private/packages-gz keeps the compressed
 // segments of Packages.gz for the next publish (see gzindex.go).
 func writeIndexes(ctx context.Context, pub storage.Store, gzDir string, cfg Config, live []*poolEntry, st *state, now time.Time, opt PublishOptions) ([]string, error) {
@@ -96,18 +99,30 @@ func writeIndexes(ctx context.Context, pub storage.Store, gzDir string, cfg Conf
 		if prev != nil && prev.Key == key && indexIntact(ctx, pub, "dists/"+cfg.Suite+"/"+d, prev) {
 			return &builtIndex{state: prev}, nil
 		}
-		return buildIndex("dists/"+cfg.Suite+"/"+d, cfg, l, key, prev, now, pol, loadGzCache(gzCachePath(gzDir, d)))
+		zc := loadGzCache(gzCachePath(gzDir, d))
+		b, err := buildIndex("dists/"+cfg.Suite+"/"+d, cfg, l, key, prev, now, pol, zc)
+		if err != nil {
+			return nil, err
+		}
+		// The by-hash files are written (each on its own, the 9 MB Packages beside the
+		// rest) while the cache of gzip members is saved.
+		var wg sync.WaitGroup
+		wg.Go(zc.save)
+		defer wg.Wait()
+		err = parallel.ForEach(ctx, len(b.byHash), 0, func(ctx context.Context, j int) error {
+			return pub.Put(ctx, b.byHash[j])
+		})
+		if err != nil {
+			return nil, fmt.Errorf("by-hash: %w", err)
+		}
+		return b, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	var byHash, files []storage.Object
+	var files []storage.Object
 	for _, b := range built {
-		byHash = append(byHash, b.byHash...)
 		files = append(files, b.files...)
-	}
-	if err := pub.Put(ctx, byHash...); err != nil {
-		return nil, fmt.Errorf("by-hash: %w", err)
 	}
 	if err := pub.Put(ctx, files...); err != nil {
 		return nil, err
@@ -142,22 +157,21 @@ func indexIntact(ctx context.Context, pub storage.Store, dir string, s *indexSta
 
 // buildIndex makes the index files of dir listing l: Packages, its gzip and the
 // per-architecture Release, with their sums, by-hash copies and generations.
-// Compressing and hashing run at the same time.
+// Compressing and hashing run at the same time, hashing from the first segment that
+// changed (see gzindex.go).
 func buildIndex(dir string, cfg Config, l []*poolEntry, key string, prev *indexState, now time.Time, pol byHashPolicy, zc *gzCache) (*builtIndex, error) {
 	arch := strings.TrimPrefix(path.Base(dir), "binary-")
 	rel := []byte(fmt.Sprintf("Archive: %s\nOrigin: %s\nLabel: %s\nComponent: %s\nArchitecture: %s\n",
 		cfg.Suite, cfg.Origin, cfg.Label, cfg.Component, arch))
-	digest := hashStanzas(l)
 	pk, ends := packagesSegments(l)
-	gz, err := zc.gzip(pk, ends)
-	d := digest()
+	f, err := zc.build(pk, ends)
 	if err != nil {
 		return nil, err
 	}
-	zc.save()
+	gz := f.gz
 	ns := &indexState{Key: key, Files: map[string]fileSum{
-		"Packages":    {Size: int64(len(pk)), MD5: hex.EncodeToString(d.md5[:]), SHA256: hex.EncodeToString(d.sha256[:])},
-		"Packages.gz": sums(gz),
+		"Packages":    f.pkSum,
+		"Packages.gz": f.gzSum,
 		"Release":     sums(rel),
 	}}
 	ns.Generations = keptGenerations(ns, prev, now, pol)

@@ -1,13 +1,6 @@
 package repo
 
-// The text of a Packages file, its segments (see gzindex.go) and its digests.
-
-import (
-	"crypto/md5"
-	"crypto/sha256"
-	"hash"
-	"sync"
-)
+// The text of a Packages file and its segments (see gzindex.go).
 
 // packagesSegments returns the Packages file listing l and where its segments end in it.
 // A segment's text depends only on its entries (and whether it is the first): the blank line
@@ -45,34 +38,4 @@ func pathHash(p string) uint32 {
 	h ^= h >> 13
 	h *= 0xc2b2ae35
 	return h ^ h>>16
-}
-
-// digests is the MD5 and SHA-256 of a Packages file.
-type digests struct {
-	md5    [md5.Size]byte
-	sha256 [sha256.Size]byte
-}
-
-// hashStanzas starts hashing the Packages file listing l (MD5 and SHA-256, each on its own
-// goroutine, straight from the stanzas: MD5 is the longest part of writing a big index, and
-// this way it need not wait for the text to be built) and returns a function that waits for
-// the result.
-func hashStanzas(l []*poolEntry) func() digests {
-	var d digests
-	var wg sync.WaitGroup
-	run := func(h hash.Hash, out []byte) {
-		for i, e := range l {
-			if i > 0 {
-				h.Write([]byte{'\n'})
-			}
-			h.Write(e.Stanza)
-		}
-		h.Sum(out[:0])
-	}
-	wg.Go(func() { run(md5.New(), d.md5[:]) })
-	wg.Go(func() { run(sha256.New(), d.sha256[:]) })
-	return func() digests {
-		wg.Wait()
-		return d
-	}
 }
