@@ -6,7 +6,8 @@
 #   SIZES="2000" bash bench/repo.sh
 #
 # Prints a Markdown table of wall times (bash `time`, median of RUNS runs for the full
-# publishes, median of ADDS (default 5) for adding one package). Needs apt-utils and reprepro.
+# publishes, median of ADDS (default 5) for adding one package and for a new version of the
+# first package). Needs apt-utils and reprepro.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -76,20 +77,34 @@ for f in "$WORK/extra"/*.deb; do
 done
 T[rr,add]=$(median "${r[@]}") T[upds,add]=$(median "${u[@]}")
 
+# A new version of the first package (bench000000): its entry goes to the start of the index,
+# the worst case for upds, which hashes Packages again from the first segment that changed.
+r=() u=()
+for i in $(seq "${ADDS:-5}"); do
+	"$WORK/repo" gen 1 "$WORK/first-$i" 0 "1.$i-1"
+	f=$(echo "$WORK/first-$i"/*.deb)
+	sync
+	r+=("$(secs reprepro -b "$WORK/rr" includedeb stable "$f")")
+	cp "$f" "$WORK/upds/incoming/"
+	sync
+	u+=("$(secs "$WORK/repo" publish "$WORK/upds")")
+done
+T[rr,first]=$(median "${r[@]}") T[upds,first]=$(median "${u[@]}")
+
 echo
 echo "Publishing tiny packages ($(date -u +%Y-%m-%d), $(nproc) cores; wall seconds)"
 echo
 header="| tool |"
 sep="|---|"
 for n in $SIZES; do header+=" $n debs |"; sep+="---|"; done
-echo "$header add one to $big |"
-echo "$sep---|"
+echo "$header add one to $big | new version of the first of $big |"
+echo "$sep---|---|"
 row() {
-	local name=$1 key=$2 add=$3 line="| $1 |"
+	local name=$1 key=$2 add=$3 first=$4 line="| $1 |"
 	for n in $SIZES; do line+=" ${T[$key,$n]} s |"; done
-	echo "$line $add |"
+	echo "$line $add | $first |"
 }
-row "apt-ftparchive packages + gzip -1 over the pool (index only, no signing)" aft "–"
-row "reprepro includedeb (no signing)" rr "${T[rr,add]} s"
-row "upds repo publish: uploads from incoming/ (validate, move to pool, index, sign)" upds "${T[upds,add]} s"
-row "upds repo publish: existing pool, no index cache (read all, index, sign)" reidx "–"
+row "apt-ftparchive packages + gzip -1 over the pool (index only, no signing)" aft "–" "–"
+row "reprepro includedeb (no signing)" rr "${T[rr,add]} s" "${T[rr,first]} s"
+row "upds repo publish: uploads from incoming/ (validate, move to pool, index, sign)" upds "${T[upds,add]} s" "${T[upds,first]} s"
+row "upds repo publish: existing pool, no index cache (read all, index, sign)" reidx "–" "–"

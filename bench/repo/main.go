@@ -2,7 +2,9 @@
 // drives stdlib/repo (init, publish) so the script can time it next to apt-ftparchive
 // and reprepro.
 //
-//	go run ./bench/repo gen N DIR [FIRST]   write N packages benchNNNNNN_1.0-1_amd64.deb into DIR
+//	go run ./bench/repo gen N DIR [FIRST [VERSION]]
+//	                                        write N packages benchNNNNNN_VERSION_amd64.deb into DIR
+//	                                        (numbered from FIRST, default 0; VERSION default 1.0-1)
 //	go run ./bench/repo init DIR [STORAGE]  repo.Init with architectures amd64 all (and Storage)
 //	go run ./bench/repo publish DIR         repo.Publish; prints the report summary
 //	go run ./bench/repo read MODE DIR       deb.Read of every DIR/*.deb on every core, as a publish
@@ -35,18 +37,21 @@ import (
 
 func main() {
 	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: repo gen N DIR [FIRST] | init DIR [STORAGE] | publish DIR | read MODE DIR")
+		fmt.Fprintln(os.Stderr, "usage: repo gen N DIR [FIRST [VERSION]] | init DIR [STORAGE] | publish DIR | read MODE DIR")
 		os.Exit(2)
 	}
 	var err error
 	switch os.Args[1] {
 	case "gen":
 		n, _ := strconv.Atoi(os.Args[2])
-		first := 0
+		first, ver := 0, "1.0-1"
 		if len(os.Args) > 4 {
 			first, _ = strconv.Atoi(os.Args[4])
 		}
-		err = gen(n, first, os.Args[3])
+		if len(os.Args) > 5 {
+			ver = os.Args[5]
+		}
+		err = gen(n, first, ver, os.Args[3])
 	case "init":
 		cfg := repo.Config{Architectures: []string{"amd64", "all"}}
 		if len(os.Args) > 3 {
@@ -108,12 +113,12 @@ func readAll(mode, dir string) error {
 	})
 }
 
-func gen(n, first int, dir string) error {
+func gen(n, first int, ver, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	return parallel.ForEach(context.Background(), n, 0, func(_ context.Context, i int) error {
-		return writeDeb(dir, fmt.Sprintf("bench%06d", first+i))
+		return writeDeb(dir, fmt.Sprintf("bench%06d", first+i), ver)
 	})
 }
 
@@ -138,7 +143,7 @@ func targz(files []tar.Header, content map[string]string) []byte {
 	return b.Bytes()
 }
 
-func writeDeb(dir, name string) error {
+func writeDeb(dir, name, ver string) error {
 	readme := "./usr/share/doc/" + name + "/README"
 	body := name + " is a benchmark package.\n"
 	sum := md5.Sum([]byte(body))
@@ -150,7 +155,7 @@ func writeDeb(dir, name string) error {
 		{Name: "./usr/share/doc/" + name + "/", Typeflag: tar.TypeDir, Mode: 0o755},
 		{Name: readme, Typeflag: tar.TypeReg, Mode: 0o644},
 	}, map[string]string{readme: body})
-	control := "Package: " + name + "\nVersion: 1.0-1\nArchitecture: amd64\nMaintainer: Bench <bench@example.com>\n" +
+	control := "Package: " + name + "\nVersion: " + ver + "\nArchitecture: amd64\nMaintainer: Bench <bench@example.com>\n" +
 		"Installed-Size: 20\nDepends: libc6 (>= 2.36)\nSection: misc\nPriority: optional\n" +
 		"Description: benchmark package " + name + "\n A tiny package generated for bench/repo.sh.\n"
 	ctl := targz([]tar.Header{
@@ -170,5 +175,5 @@ func writeDeb(dir, name string) error {
 		}
 		w.Write(m.data)
 	}
-	return os.WriteFile(filepath.Join(dir, name+"_1.0-1_amd64.deb"), b.Bytes(), 0o644)
+	return os.WriteFile(filepath.Join(dir, name+"_"+ver+"_amd64.deb"), b.Bytes(), 0o644)
 }
