@@ -64,17 +64,21 @@ for n in $SIZES; do
 	T[aft,$n]=$(median "${a[@]}") T[rr,$n]=$(median "${r[@]}") T[upds,$n]=$(median "${u[@]}") T[reidx,$n]=$(median "${x[@]}")
 done
 
-# Adding one package to the biggest repository (the state left by the last runs above).
+# add_one DEB: times reprepro and upds adding DEB to the biggest repository (the state left
+# by the last runs above), into the arrays r and u.
+add_one() {
+	sync
+	r+=("$(secs reprepro -b "$WORK/rr" includedeb stable "$1")")
+	cp "$1" "$WORK/upds/incoming/"
+	sync
+	u+=("$(secs "$WORK/repo" publish "$WORK/upds")")
+}
+
+# Adding one new package.
 big=${SIZES##* }
 "$WORK/repo" gen "${ADDS:-5}" "$WORK/extra" 900000
 r=() u=()
-for f in "$WORK/extra"/*.deb; do
-	sync
-	r+=("$(secs reprepro -b "$WORK/rr" includedeb stable "$f")")
-	cp "$f" "$WORK/upds/incoming/"
-	sync
-	u+=("$(secs "$WORK/repo" publish "$WORK/upds")")
-done
+for f in "$WORK/extra"/*.deb; do add_one "$f"; done
 T[rr,add]=$(median "${r[@]}") T[upds,add]=$(median "${u[@]}")
 
 # A new version of the first package (bench000000): its entry goes to the start of the index,
@@ -82,12 +86,7 @@ T[rr,add]=$(median "${r[@]}") T[upds,add]=$(median "${u[@]}")
 r=() u=()
 for i in $(seq "${ADDS:-5}"); do
 	"$WORK/repo" gen 1 "$WORK/first-$i" 0 "1.$i-1"
-	f=$(echo "$WORK/first-$i"/*.deb)
-	sync
-	r+=("$(secs reprepro -b "$WORK/rr" includedeb stable "$f")")
-	cp "$f" "$WORK/upds/incoming/"
-	sync
-	u+=("$(secs "$WORK/repo" publish "$WORK/upds")")
+	add_one "$WORK/first-$i/bench000000_1.$i-1_amd64.deb"
 done
 T[rr,first]=$(median "${r[@]}") T[upds,first]=$(median "${u[@]}")
 
