@@ -127,19 +127,27 @@ func (c *Cache) Path(kind, key string) string {
 	return filepath.Join(c.dir, "objects", kind, key[:2], key)
 }
 
-// Lookup returns the stored object for kind and key, if there is one.
+// Lookup returns the object stored on this machine for kind and key, if there is one. It
+// reads nothing from the shared cache (Build does).
 func (c *Cache) Lookup(kind, key string) (string, bool) {
 	if c.disabled {
 		return "", false
 	}
 	p := c.Path(kind, key)
 	if _, err := os.Lstat(p); err != nil {
-		if c.remote != nil {
-			return c.fetchRemote(kind, key)
-		}
 		return "", false
 	}
 	return p, true
+}
+
+// Has reports whether Build of kind and key would take its output from a cache: this
+// machine's, or the shared cache's record of it (looked at, not downloaded). It writes
+// nothing, for upds run --dry-run.
+func (c *Cache) Has(kind, key string) bool {
+	if _, ok := c.Lookup(kind, key); ok {
+		return true
+	}
+	return c.remote != nil && !c.disabled && c.remote.has(kind, key)
 }
 
 // Build makes dst hold the output of one cached step, the action of kind and key, and reports
@@ -152,6 +160,11 @@ func (c *Cache) Lookup(kind, key string) (string, bool) {
 func (c *Cache) Build(kind, key, dst string, build func(tmp string) error) (hit bool, err error) {
 	if obj, ok := c.Lookup(kind, key); ok {
 		return true, linkOut(obj, dst)
+	}
+	if c.remote != nil && !c.disabled {
+		if obj, ok := c.fetchRemote(kind, key); ok {
+			return true, linkOut(obj, dst)
+		}
 	}
 	if c.disabled && dst == "" {
 		return false, fmt.Errorf("cache: %s %s: the cache is disabled and the output has nowhere to go", kind, key)

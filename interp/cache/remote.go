@@ -160,6 +160,14 @@ func parseRecord(data []byte, kind, key string) (record, error) {
 func acName(kind, key string) string { return "ac/" + kind + "/" + key }
 func casName(sum string) string      { return "cas/" + sum[:2] + "/" + sum }
 
+// has reports whether the shared cache holds a record for kind and key.
+func (r *Remote) has(kind, key string) bool {
+	ctx, cancel := r.ctx()
+	defer cancel()
+	_, err := r.store.Stat(ctx, acName(kind, key))
+	return err == nil
+}
+
 // fetchRemote looks kind/key up in the shared cache; on a verified hit the output is
 // stored locally and its path returned.
 func (c *Cache) fetchRemote(kind, key string) (string, bool) {

@@ -70,6 +70,16 @@ func testRemote(t *testing.T, shared storage.Store) {
 	if buildFile(t, a, key, dstA, &built) || built != 1 {
 		t.Fatalf("first build: built %d", built)
 	}
+	// What a dry run asks: the other machine sees the record, downloads and writes nothing.
+	if !b.Has("deb", key) || b.Has("deb", strings.Repeat("99", 32)) {
+		t.Errorf("Has: %v for the built key, %v for another", b.Has("deb", key), b.Has("deb", strings.Repeat("99", 32)))
+	}
+	if _, ok := b.Lookup("deb", key); ok {
+		t.Error("Lookup fetched from the shared cache")
+	}
+	if _, err := os.Stat(filepath.Join(b.dir, "objects")); !os.IsNotExist(err) {
+		t.Errorf("Has or Lookup wrote into the local cache: %v", err)
+	}
 	dstB := filepath.Join(t.TempDir(), "out.deb")
 	if !buildFile(t, b, key, dstB, &built) || built != 1 {
 		t.Fatalf("other machine: not a hit (built %d)", built)

@@ -148,8 +148,7 @@ func (t *Target) Cached(a *interp.Action) (bool, error) {
 	if err != nil {
 		return false, t.usageError(err)
 	}
-	_, ok := a.Host.Cache.Lookup("deb", key)
-	return ok, nil
+	return a.Host.Cache.Has("deb", key), nil
 }
 
 // inputs are what the package is assembled from, with the time clamp of the host.

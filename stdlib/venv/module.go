@@ -188,7 +188,9 @@ func (t *Target) Build(a *interp.Action) error {
 
 // Cached reports whether Build would take the venv from the cache; it hashes the inputs (the
 // stat cache answers for unchanged ones) and writes nothing. A cached venv is ready for the
-// packages that contain it to be checked in turn.
+// packages that contain it to be checked in turn. Only this machine's cache counts: a venv
+// held only by the shared cache is reported as built, since its result is inside the blob
+// that a dry run does not download (the run itself fetches it).
 func (t *Target) Cached(a *interp.Action) (bool, error) {
 	key, err := t.key(a)
 	if err != nil {
