@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -93,6 +94,9 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"deploy", "--parallel", "0"}, `deploy: --parallel must be at least 1, not 0`},
 		{[]string{"audit", "web1", "--dpkg-status", "status"}, `audit: servers of the inventory (web1) or --dpkg-status (this machine), not both`},
 		{[]string{"repo", "serve", "x", "--idle-timeout", "0s"}, `--idle-timeout must be positive, not 0s`},
+		{[]string{"repo", "publish", "x", "--verify", "most"}, `--verify "most": want basic or full`},
+		{[]string{"repo", "init", "--storage", "ftp://x", filepath.Join(dir, "r")}, `--storage: "ftp://x" is not an S3 location`},
+		{[]string{"repo", "init", "--incoming", "s3://", filepath.Join(dir, "r")}, `--incoming: `},
 	} {
 		r := upds(t, dir, tc.args...)
 		if r.code != 2 || !strings.HasPrefix(r.stderr, "upds: ") || !strings.Contains(r.stderr, tc.want) ||

@@ -84,17 +84,23 @@ func newRepoInitCmd() *cobra.Command {
 	return c
 }
 
+// uploadsFrom is where the repository in dir takes its uploads from: repo.conf's Incoming
+// (a bucket prefix) or DIR/incoming.
+func uploadsFrom(dir string, cfg repo.Config) string {
+	if cfg.Incoming != "" {
+		return cfg.Incoming
+	}
+	return dir + "/incoming"
+}
+
 // printInit says where the parts of the new repository in dir are.
 func printInit(dir string) {
 	cfg, err := repo.ReadConfig(dir)
+	inc := uploadsFrom(dir, cfg) + "/"
 	if err != nil || cfg.Storage == "" {
-		fmt.Printf("repository created in %s\n  uploads go to  %s/incoming/\n  serve          %s/public/ (upds repo serve %s, or any web server)\n  clients trust  %s/public/key.asc\n  servers run    curl -fsSL URL/setup.sh | sudo sh -s -- ROLE\n",
-			dir, dir, dir, dir, dir)
+		fmt.Printf("repository created in %s\n  uploads go to  %s\n  serve          %s/public/ (upds repo serve %s, or any web server)\n  clients trust  %s/public/key.asc\n  servers run    curl -fsSL URL/setup.sh | sudo sh -s -- ROLE\n",
+			dir, inc, dir, dir, dir)
 		return
-	}
-	inc := dir + "/incoming/"
-	if cfg.Incoming != "" {
-		inc = cfg.Incoming + "/"
 	}
 	fmt.Printf("repository created in %s, published to %s\n  uploads go to  %s\n  apt reads      %s\n  clients trust  %s/key.asc (also %s/key.asc)\n  servers run    curl -fsSL %s/setup.sh | sudo sh -s -- ROLE\n",
 		dir, cfg.Storage, inc, cfg.URL, dir, strings.TrimSuffix(cfg.URL, "/"), strings.TrimSuffix(cfg.URL, "/"))
@@ -200,11 +206,7 @@ func newRepoWatchCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			inc := args[0] + "/incoming"
-			if cfg.Incoming != "" {
-				inc = cfg.Incoming
-			}
-			fmt.Fprintf(os.Stderr, "upds: watching %s (Ctrl-C to stop)\n", inc)
+			fmt.Fprintf(os.Stderr, "upds: watching %s (Ctrl-C to stop)\n", uploadsFrom(args[0], cfg))
 			return repo.Watch(c.Context(), args[0], repo.WatchOptions{PublishOptions: opt, Interval: interval},
 				func(rep *repo.PublishReport, err error) {
 					if err != nil {

@@ -45,14 +45,17 @@ func TestServersFromBucket(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "public")); err == nil {
 		t.Error("repo init --storage made public/")
 	}
-	for _, args := range [][]string{{"run", "publish"}, {"run", "publish"}} {
-		if r := upds(t, s.proj, args...); r.code != 0 || !strings.Contains(r.stdout, "published ") {
-			t.Fatalf("upds run publish: exit %d\n%s%s", r.code, r.stdout, r.stderr)
-		} else {
-			t.Logf("%s", strings.TrimSpace(r.stdout))
+	// Uploads from a bucket into a repository on disk: init says where they go.
+	inDir := filepath.Join(t.TempDir(), "repo")
+	if r := upds(t, s.proj, "repo", "init", "--incoming", loc+"-in", inDir); r.code != 0 || !strings.Contains(r.stdout, "uploads go to  "+loc+"-in/\n") {
+		t.Errorf("repo init --incoming: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// The second publish() finds both packages in the bucket's index: nothing is sent.
+	for _, want := range []string{"published 2 new", "published 0 new, 2 unchanged"} {
+		if r := upds(t, s.proj, "run", "publish"); r.code != 0 || !strings.Contains(r.stdout, want) {
+			t.Fatalf("upds run publish: exit %d, want %q\n%s%s", r.code, want, r.stdout, r.stderr)
 		}
 	}
-	// The second publish() found both packages in the bucket's index: nothing sent.
 	if ents, _ := os.ReadDir(filepath.Join(dir, "incoming")); len(ents) != 0 {
 		t.Errorf("incoming/ after publish(): %v", ents)
 	}
