@@ -27,6 +27,7 @@ import (
 	"sync"
 
 	"github.com/klauspost/compress/gzip"
+	"github.com/upds/upds/interp/atomicfile"
 	"github.com/upds/upds/interp/parallel"
 )
 
@@ -69,8 +70,8 @@ type gzCache struct {
 	members []gzMember                   // of the Packages.gz made last
 }
 
-// loadGzCache reads the members cached at path; a missing or damaged file (it is written
-// without fsync, and its last 32 bytes are the SHA-256 of the rest) is an empty cache.
+// loadGzCache reads the members cached at path; a missing or damaged file (its last 32
+// bytes are the SHA-256 of the rest) is an empty cache.
 func loadGzCache(path string) *gzCache {
 	c := &gzCache{path: path, old: map[[sha256.Size]byte][]byte{}}
 	b, err := os.ReadFile(path)
@@ -254,8 +255,8 @@ func gzipMember(data []byte) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// save writes the members of the last build, for the next publish. It is only a cache:
-// written without fsync (a damaged file is not used), and a failure to write it is ignored.
+// save writes the members of the last build, for the next publish. It is only a cache: a
+// damaged file is not used, and a failure to write it is ignored.
 func (c *gzCache) save() {
 	if c.members == nil {
 		return
@@ -280,7 +281,10 @@ func (c *gzCache) save() {
 	}
 	sum := sha256.Sum256(b)
 	b = append(b, sum[:]...)
-	if err := writeNoSync(c.path, b); err != nil {
+	if err := os.MkdirAll(filepath.Dir(c.path), 0o700); err != nil {
+		return
+	}
+	if err := atomicfile.WriteFile(nil, c.path, b, 0o600); err != nil {
 		os.Remove(c.path)
 	}
 }
@@ -289,26 +293,4 @@ func (c *gzCache) save() {
 // "main/binary-amd64") of the repository in dir.
 func gzCachePath(dir, d string) string {
 	return filepath.Join(dir, PrivateDir, "packages-gz", strings.ReplaceAll(d, "/", "_"))
-}
-
-// writeNoSync replaces path with data through a temporary file and a rename, without fsync.
-func writeNoSync(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
 }
