@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -51,19 +52,10 @@ func ParseS3(location string) (bucket, prefix string, err error) {
 		return "", "", fmt.Errorf("%q is not an S3 location: expected s3://BUCKET/PREFIX", location)
 	}
 	prefix = strings.Trim(u.Path, "/")
-	if prefix != "" && (!validPrefix(prefix)) {
+	if prefix != "" && (prefix == "." || !fs.ValidPath(prefix)) {
 		return "", "", fmt.Errorf("%q: bad prefix %q (no empty, . or .. elements)", location, prefix)
 	}
 	return u.Host, prefix, nil
-}
-
-func validPrefix(p string) bool {
-	for _, e := range strings.Split(p, "/") {
-		if e == "" || e == "." || e == ".." {
-			return false
-		}
-	}
-	return true
 }
 
 // Open returns the store at location: s3://BUCKET/PREFIX (see NewS3) or a directory.

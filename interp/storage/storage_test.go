@@ -210,6 +210,8 @@ func TestParseS3(t *testing.T) {
 		{"http://b/p", "", "", "not an S3 location"},
 		{"s3://b/p/../q", "", "", "bad prefix"},
 		{"s3://b/p//q", "", "", "bad prefix"},
+		{"s3://b/./q", "", "", "bad prefix"},
+		{"s3://b/.", "", "", "bad prefix"},
 		{"s3://b/p?x=1", "", "", "not an S3 location"},
 	} {
 		b, p, err := ParseS3(c.in)
