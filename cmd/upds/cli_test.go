@@ -215,3 +215,18 @@ func TestHelpOnEveryCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedCacheOnlyForRun: UPDS_CACHE is the shared cache of upds run; the commands that do
+// not build neither open nor check it.
+func TestSharedCacheOnlyForRun(t *testing.T) {
+	dir := project(t, map[string]string{"BUILD.star": "task('x')\n", "VERSION": "1.0.0\n"})
+	t.Setenv("UPDS_CACHE", "ftp://x")
+	for _, args := range [][]string{{"tasks"}, {"version"}, {"graph"}} {
+		if r := upds(t, dir, args...); r.code != 0 {
+			t.Errorf("upds %s with a bad UPDS_CACHE: exit %d\n%s", strings.Join(args, " "), r.code, r.stderr)
+		}
+	}
+	if r := upds(t, dir, "run", "x"); r.code != 2 || !strings.Contains(r.stderr, "UPDS_CACHE") {
+		t.Errorf("upds run with a bad UPDS_CACHE: exit %d\n%s", r.code, r.stderr)
+	}
+}

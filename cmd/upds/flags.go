@@ -27,6 +27,7 @@ type globalFlags struct {
 	keepGoing bool
 	noCache   bool
 	cache     string // --cache: the shared action cache
+	builds    bool   // the command builds (upds run): it uses the shared cache
 	libs      []string
 }
 
@@ -137,15 +138,16 @@ func (g *globalFlags) libMap() (map[string]string, error) {
 	return m, nil
 }
 
-// sharedCache opens the shared action cache that --cache or UPDS_CACHE names (nil: none).
-// Its problems (an unreachable store, a corrupt object) are reported on stderr and never
-// fail a build: the action runs instead.
+// sharedCache opens the shared action cache that --cache or UPDS_CACHE names (nil: none),
+// for upds run: the commands that do not build neither open it nor check UPDS_CACHE. Its
+// problems (an unreachable store, a corrupt object) are reported on stderr and never fail a
+// build: the action runs instead.
 func (g *globalFlags) sharedCache(ctx context.Context, stderr io.Writer) (*cache.Remote, error) {
 	loc, flag := g.cache, "--cache"
 	if loc == "" {
 		loc, flag = os.Getenv("UPDS_CACHE"), "UPDS_CACHE"
 	}
-	if loc == "" || g.noCache {
+	if loc == "" || g.noCache || !g.builds {
 		return nil, nil
 	}
 	r, err := cache.OpenRemote(ctx, loc)

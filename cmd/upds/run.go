@@ -61,6 +61,7 @@ JSON on stdout (the tasks' own output then goes to stderr).`,
 		Args:              cobra.MinimumNArgs(1),
 		ValidArgsFunction: g.completeTasks,
 		RunE: func(c *cobra.Command, args []string) error {
+			g.builds = true
 			if f.dryRun {
 				return g.dryRun(c.Context(), args, f.json)
 			}
